@@ -1,0 +1,198 @@
+package main
+
+// Black-box tests of the appserver binary: TestMain builds it once, and
+// each test runs it as a user would, reading stdout and stderr separately.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the path of the appserver binary built for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "appserver-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "appserver")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building appserver:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// result is a finished command run.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs the binary to completion with args, in a fresh state directory
+// unless env sets APPSERVER_HOME.
+func run(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), "APPSERVER_HOME="+t.TempDir())
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running appserver %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// server is a running appserver process.
+type server struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	url    string // ws://127.0.0.1:PORT or unix:///path
+	http   string // http://127.0.0.1:PORT, empty for unix
+	home   string
+	exited chan struct{}
+	code   int
+}
+
+// start runs the binary with args (which must include a --listen for a
+// WebSocket or unix listener), waits for its banner and returns it. The
+// process gets SIGTERM when the test ends.
+func start(t *testing.T, env []string, args ...string) *server {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "APPSERVER_HOME="+home)
+	cmd.Env = append(cmd.Env, env...)
+	stderrPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout syncBuffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, stderr: &syncBuffer{}, home: home, exited: make(chan struct{})}
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderrPipe)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			s.stderr.Write([]byte(line + "\n"))
+			if u, ok := strings.CutPrefix(line, "  listening on: "); ok && !sent {
+				urlc <- u
+				sent = true
+			}
+		}
+		if !sent {
+			close(urlc)
+		}
+	}()
+	go func() {
+		err := cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); ok {
+			s.code = ee.ExitCode()
+		}
+		close(s.exited)
+	}()
+	t.Cleanup(func() { s.stop(t) })
+	select {
+	case u, ok := <-urlc:
+		if !ok {
+			<-s.exited
+			t.Fatalf("appserver %v exited (%d) without a banner:\n%s", args, s.code, s.stderr)
+		}
+		s.url = u
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no banner from appserver %v:\n%s", args, s.stderr)
+	}
+	if hp, ok := strings.CutPrefix(s.url, "ws://"); ok {
+		s.http = "http://" + hp
+		waitReady(t, s.http+"/readyz")
+	}
+	if stdout.String() != "" {
+		t.Errorf("the server wrote to stdout: %q", stdout.String())
+	}
+	return s
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never became ready", url)
+}
+
+// stop sends SIGTERM and waits for the process; it is idempotent.
+func (s *server) stop(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-s.exited:
+		return s.code
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		t.Errorf("appserver did not exit within 20s of SIGTERM:\n%s", s.stderr)
+	}
+	return s.code
+}

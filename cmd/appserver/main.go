@@ -1,0 +1,20 @@
+// Command appserver serves the Codex app-server protocol over stdio,
+// WebSocket or a unix socket. See README.md, or run `appserver --help`.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/appserver-go/appserver/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A second signal after the first one kills the process at once.
+	go func() { <-ctx.Done(); stop() }()
+	m := &cli.Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	os.Exit(m.Run(ctx, os.Args[1:]))
+}
