@@ -7,3 +7,5 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	go.uber.org/goleak v1.3.0
 )
+
+require golang.org/x/time v0.16.0

@@ -131,6 +131,7 @@ type Conn struct {
 	closeRecv bool // the peer's close frame arrived
 	hdrs      []byte
 	iov       net.Buffers
+	wctrl     [2 + 125]byte // control frame scratch, under wmu
 
 	closeOnce sync.Once
 	finished  atomic.Bool
@@ -257,6 +258,11 @@ func (c *Conn) control(op byte, p []byte) error {
 		if c.closeSent || c.wfailed {
 			return nil
 		}
+		// Like WriteMessages: the deadline left by an earlier write may have
+		// passed and would fail the pong.
+		if c.opts.WriteTimeout > 0 {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+		}
 		if err := c.writeFrameLocked(opPong, p); err != nil {
 			return c.readFailed(err)
 		}
@@ -282,6 +288,9 @@ func (c *Conn) control(op byte, p []byte) error {
 		}
 		reason = string(p[2:])
 	}
+	// A write blocked on a peer that does not read holds c.wmu: bound it
+	// before waiting for the lock, as Close does.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.CloseTimeout))
 	c.wmu.Lock()
 	c.closeRecv = true
 	if !c.closeSent && !c.wfailed {
@@ -315,6 +324,9 @@ func validReceivedCode(code int) bool {
 // error; the reader stops after it.
 func (c *Conn) fail(code int, reason string) error {
 	c.localClose.Store(true)
+	// A write blocked on a peer that does not read holds c.wmu: bound it
+	// before sendClose waits for the lock, as Close does.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.CloseTimeout))
 	c.sendClose(code, reason)
 	return &CloseError{Code: code, Reason: reason, Local: true}
 }
@@ -458,7 +470,13 @@ func (c *Conn) appendPayload(msg []byte, h frameHeader) ([]byte, error) {
 	var off int64
 	for remaining > 0 {
 		if cap(msg) == len(msg) {
-			newCap := min(need, max(2*len(msg), 4096))
+			target := need
+			if !h.fin {
+				// More fragments follow: grow geometrically, or a message
+				// sent as many tiny fragments is copied once per fragment.
+				target = min(max(need, 2*len(msg)), int(c.opts.MaxMessageBytes))
+			}
+			newCap := min(target, max(2*len(msg), 4096))
 			nm := make([]byte, len(msg), newCap)
 			copy(nm, msg)
 			msg = nm
@@ -537,8 +555,9 @@ func appendFrameHeader(dst []byte, op byte, n int) []byte {
 
 // writeFrameLocked writes one small frame. c.wmu must be held.
 func (c *Conn) writeFrameLocked(op byte, p []byte) error {
-	var buf [2 + 125]byte
-	b := appendFrameHeader(buf[:0], op, len(p))
+	// c.wctrl rather than a local array: the slice passed to the net.Conn
+	// escapes, which cost a heap allocation per ping.
+	b := appendFrameHeader(c.wctrl[:0], op, len(p))
 	b = append(b, p...)
 	if _, err := c.nc.Write(b); err != nil {
 		c.wfailed = true
