@@ -51,6 +51,11 @@ type ServerOptions struct {
 	// answered, on the connection's reader goroutine: messages it sends
 	// arrive right after the initialize response. It must not block.
 	OnInitialize func(ctx context.Context, s *Session)
+	// OnRequestDone, if set, is called once per answered request with the
+	// method ("" for a method not in the table, so labels stay bounded) and
+	// the error code (0 for a result). It runs on the answering goroutine
+	// and must be cheap; metrics use it.
+	OnRequestDone func(method string, code int64)
 }
 
 // Server dispatches JSON-RPC requests from any number of connections to a
@@ -75,6 +80,35 @@ type Server struct {
 
 	nextCallID    atomic.Int64
 	nextSessionID atomic.Uint64
+	slowConsumers atomic.Uint64
+}
+
+// Stats is a snapshot of a server's load, for metrics and diagnostics.
+type Stats struct {
+	// Sessions is the number of connected sessions.
+	Sessions int
+	// InFlight is the number of requests running.
+	InFlight int
+	// QueuedMessages is the number of messages waiting to be written,
+	// summed over sessions.
+	QueuedMessages int
+	// SlowConsumerDisconnects counts sessions closed because their
+	// outbound queue overflowed, since the server started.
+	SlowConsumerDisconnects uint64
+}
+
+// Stats returns a snapshot of the server's load. It takes each session's
+// queue lock briefly, so call it at scrape rate, not per request.
+func (s *Server) Stats() Stats {
+	st := Stats{SlowConsumerDisconnects: s.slowConsumers.Load()}
+	for _, ss := range s.Sessions() {
+		st.Sessions++
+		st.InFlight += int(ss.inflight.Load())
+		ss.outMu.Lock()
+		st.QueuedMessages += len(ss.out)
+		ss.outMu.Unlock()
+	}
+	return st
 }
 
 // ErrServerClosed is returned by Connect after Shutdown or Close.

@@ -54,6 +54,10 @@ type Session struct {
 	callMu sync.Mutex
 	calls  map[int64]chan *jsonrpc.Response
 
+	afterMu sync.Mutex
+	after   []func() // AfterClose callbacks
+	stopped bool
+
 	work  sync.WaitGroup // handler and writer goroutines
 	done  chan struct{}  // closed when the reader has stopped
 	ended chan struct{}  // closed when everything has stopped
@@ -128,6 +132,26 @@ func (s *Session) Wait() { <-s.ended }
 func (s *Session) Close() error {
 	s.closeWith(&CloseError{Code: CloseNormal})
 	return nil
+}
+
+// CloseWith flushes what is queued and closes the connection with a
+// WebSocket close status and reason (for example 1008 "token expired").
+func (s *Session) CloseWith(code int, reason string) {
+	s.closeWith(&CloseError{Code: code, Reason: reason})
+}
+
+// AfterClose registers f to run once the session has stopped reading, on
+// the session's reader goroutine; f must not block. If the session has
+// already stopped, f runs at once on the caller's goroutine.
+func (s *Session) AfterClose(f func()) {
+	s.afterMu.Lock()
+	if !s.stopped {
+		s.after = append(s.after, f)
+		s.afterMu.Unlock()
+		return
+	}
+	s.afterMu.Unlock()
+	f()
 }
 
 // Notify sends a notification to this client, unless it opted out of
@@ -263,6 +287,13 @@ func (s *Session) finish(err error) {
 	}
 	_ = s.conn.Close(reason)
 	s.logger.Debug("session ended", "err", err)
+	s.afterMu.Lock()
+	after := s.after
+	s.after, s.stopped = nil, true
+	s.afterMu.Unlock()
+	for _, f := range after {
+		f()
+	}
 }
 
 func (s *Session) dispatch(data []byte) {
@@ -321,24 +352,24 @@ func (s *Session) call(req *jsonrpc.Request) {
 	m := s.server.lookup(req.Method)
 	switch {
 	case m == nil:
-		s.replyError(req.ID, unknownMethod(req.Method))
+		s.replyError("", req.ID, unknownMethod(req.Method))
 		return
 	case m.Name == "initialize":
 		s.initialize(req)
 		return
 	case !s.initialized.Load():
-		s.replyError(req.ID, errNotInitialized)
+		s.replyError(m.Name, req.ID, errNotInitialized)
 		return
 	case m.Experimental && !s.caps.ExperimentalAPI:
-		s.replyError(req.ID, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, m.Name+" requires experimentalApi capability"))
+		s.replyError(m.Name, req.ID, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, m.Name+" requires experimentalApi capability"))
 		return
 	case s.draining.Load():
-		s.replyError(req.ID, errShuttingDown)
+		s.replyError(m.Name, req.ID, errShuttingDown)
 		return
 	}
 	if int(s.inflight.Add(1)) > s.server.opts.MaxInFlight {
 		s.inflight.Add(-1)
-		s.replyError(req.ID, errOverloaded)
+		s.replyError(m.Name, req.ID, errOverloaded)
 		return
 	}
 	s.work.Add(1)
@@ -356,34 +387,34 @@ func (s *Session) run(m *Method, req *jsonrpc.Request) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.logger.Error("handler panicked", "method", m.Name, "panic", p, "stack", string(debug.Stack()))
-			s.replyError(req.ID, jsonrpc.NewError(jsonrpc.CodeInternalError, "internal error"))
+			s.replyError(m.Name, req.ID, jsonrpc.NewError(jsonrpc.CodeInternalError, "internal error"))
 		}
 	}()
 	if !m.ParamsOptional && jsonrpc.IsNull(req.Params) {
-		s.replyError(req.ID, errMissingParams)
+		s.replyError(m.Name, req.ID, errMissingParams)
 		return
 	}
 	if !s.caps.ExperimentalAPI {
 		if err := checkExperimentalFields(m.Name, m.ExperimentalFields, req.Params); err != nil {
-			s.replyError(req.ID, wireError(err))
+			s.replyError(m.Name, req.ID, wireError(err))
 			return
 		}
 	}
 	result, err := m.Handler(s.ctx, &Request{Session: s, ID: req.ID, Method: m.Name, Params: req.Params})
 	if err != nil {
-		s.replyError(req.ID, wireError(err))
+		s.replyError(m.Name, req.ID, wireError(err))
 		return
 	}
 	raw, err := marshalValue(result)
 	if err != nil {
 		s.logger.Error("encoding a result", "method", m.Name, "err", err)
-		s.replyError(req.ID, jsonrpc.NewError(jsonrpc.CodeInternalError, "internal error: encoding the result"))
+		s.replyError(m.Name, req.ID, jsonrpc.NewError(jsonrpc.CodeInternalError, "internal error: encoding the result"))
 		return
 	}
 	if raw == nil {
 		raw = json.RawMessage("null")
 	}
-	s.enqueue(jsonrpc.AppendResult(make([]byte, 0, 32+len(raw)), req.ID, raw))
+	s.replyResult(m.Name, req.ID, raw)
 }
 
 // wireError maps a handler error to the error sent to the client.
@@ -399,17 +430,17 @@ func wireError(err error) *jsonrpc.Error {
 // requests pipelined behind it see the session initialized.
 func (s *Session) initialize(req *jsonrpc.Request) {
 	if s.initialized.Load() {
-		s.replyError(req.ID, errAlreadyInitialized)
+		s.replyError("initialize", req.ID, errAlreadyInitialized)
 		return
 	}
 	if jsonrpc.IsNull(req.Params) {
-		s.replyError(req.ID, errMissingParams)
+		s.replyError("initialize", req.ID, errMissingParams)
 		return
 	}
 	ci, caps, err := parseInitialize(req.Params)
 	if err != nil {
 		// The session stays uninitialized, so the client may retry.
-		s.replyError(req.ID, wireError(err))
+		s.replyError("initialize", req.ID, wireError(err))
 		return
 	}
 	s.clientInfo, s.caps = ci, caps
@@ -428,15 +459,28 @@ func (s *Session) initialize(req *jsonrpc.Request) {
 	}
 	raw, _ := json.Marshal(res)
 	s.initialized.Store(true)
-	s.enqueue(jsonrpc.AppendResult(make([]byte, 0, 32+len(raw)), req.ID, raw))
+	s.replyResult("initialize", req.ID, raw)
 	s.logger.Debug("initialized", "client", ci.Name, "clientVersion", ci.Version, "experimentalApi", caps.ExperimentalAPI)
 	if s.server.opts.OnInitialize != nil {
 		s.server.opts.OnInitialize(s.ctx, s)
 	}
 }
 
-func (s *Session) replyError(id jsonrpc.ID, e *jsonrpc.Error) {
+// replyError answers a request with an error; method is "" for a method
+// not in the table.
+func (s *Session) replyError(method string, id jsonrpc.ID, e *jsonrpc.Error) {
+	if f := s.server.opts.OnRequestDone; f != nil {
+		f(method, e.Code)
+	}
 	s.enqueue(jsonrpc.AppendError(make([]byte, 0, 48+len(e.Message)), id, e))
+}
+
+// replyResult answers a request with a result.
+func (s *Session) replyResult(method string, id jsonrpc.ID, raw json.RawMessage) {
+	if f := s.server.opts.OnRequestDone; f != nil {
+		f(method, 0)
+	}
+	s.enqueue(jsonrpc.AppendResult(make([]byte, 0, 32+len(raw)), id, raw))
 }
 
 // enqueue queues msg for writing and reports whether it was accepted. A
@@ -453,6 +497,7 @@ func (s *Session) enqueue(msg []byte) bool {
 		queued, bytes := len(s.out), s.outBytes
 		s.outMu.Unlock()
 		s.logger.Warn("disconnecting a slow consumer", "queuedMessages", queued, "queuedBytes", bytes)
+		s.server.slowConsumers.Add(1)
 		s.abort(&CloseError{Code: ClosePolicyViolation, Reason: "slow consumer: outbound queue full"})
 		return false
 	}

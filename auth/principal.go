@@ -60,7 +60,14 @@ func (p Principal) LogValue() slog.Value {
 		}
 	}
 	if !p.ExpiresAt.IsZero() {
-		attrs = append(attrs, slog.Time("expires_at", p.ExpiresAt))
+		// encoding/json cannot write years past 9999, and a signed token
+		// may carry any exp: log those as Unix seconds so the event stays
+		// valid JSON.
+		if y := p.ExpiresAt.Year(); y >= 0 && y <= 9999 {
+			attrs = append(attrs, slog.Time("expires_at", p.ExpiresAt))
+		} else {
+			attrs = append(attrs, slog.Int64("expires_at_unix", p.ExpiresAt.Unix()))
+		}
 	}
 	return slog.GroupValue(attrs...)
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +30,7 @@ type rpcConn interface {
 }
 
 func (m *Main) rpc(ctx context.Context, args []string) error {
-	var tokenFile, tokenEnv string
+	var tokenFile, tokenEnv, caFile string
 	var follow bool
 	timeout := 30 * time.Second
 	fs := newFlagSet("appserver rpc", "[OPTIONS] URL METHOD [PARAMS_JSON] [-- SERVER_COMMAND...]",
@@ -38,6 +40,7 @@ func (m *Main) rpc(ctx context.Context, args []string) error {
 			"stdio:// to spawn the server command given after `--` and talk to it over stdin/stdout.")
 	fs.stringVar(&tokenFile, "token-file", "<PATH>", "Send the bearer token read from this file (trimmed)")
 	fs.stringVar(&tokenEnv, "token-env", "<VAR>", "Send the bearer token held in this environment variable")
+	fs.stringVar(&caFile, "ca-file", "<PATH>", "Trust the CA certificates in this PEM file for wss:// (for a private CA)")
 	fs.switchFlag("follow", "Keep printing notifications after the answer until interrupted", func() { follow = true })
 	fs.value("timeout", "<DURATION>", "How long to wait for the connection and the answer (default 30s)", func(v string) error {
 		d, err := time.ParseDuration(v)
@@ -85,7 +88,7 @@ func (m *Main) rpc(ctx context.Context, args []string) error {
 
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := m.dialRPC(dctx, rawURL, token, fs.rest)
+	conn, err := m.dialRPC(dctx, rawURL, token, caFile, fs.rest)
 	if err != nil {
 		return err
 	}
@@ -161,7 +164,7 @@ func roundTrip(ctx context.Context, c rpcConn, req []byte, id jsonrpc.ID, out *b
 	}
 }
 
-func (m *Main) dialRPC(ctx context.Context, rawURL, token string, command []string) (rpcConn, error) {
+func (m *Main) dialRPC(ctx context.Context, rawURL, token, caFile string, command []string) (rpcConn, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("invalid URL %q: %w", rawURL, err)
@@ -178,6 +181,22 @@ func (m *Main) dialRPC(ctx context.Context, rawURL, token string, command []stri
 	}
 	opts := &websocket.DialOptions{HTTPHeader: http.Header{}}
 	dialURL := rawURL
+	if caFile != "" {
+		if u.Scheme != "wss" {
+			return nil, errors.New("--ca-file is for wss:// URLs")
+		}
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no PEM certificate in %s", caFile)
+		}
+		opts.HTTPClient = &http.Client{Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		}}
+	}
 	if u.Scheme == "unix" {
 		path := strings.TrimPrefix(rawURL, "unix://")
 		opts.HTTPClient = &http.Client{Transport: &http.Transport{

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,9 @@ import (
 	"time"
 
 	"github.com/appserver-go/appserver"
+	"github.com/appserver-go/appserver/internal/connlimit"
 	"github.com/appserver-go/appserver/internal/listen"
+	"github.com/appserver-go/appserver/internal/metrics"
 	"github.com/appserver-go/appserver/internal/unixsock"
 	"github.com/appserver-go/appserver/wstransport"
 )
@@ -24,7 +27,6 @@ import (
 // serveConfig is the serve command's configuration, from flags.
 type serveConfig struct {
 	listen        listen.URL
-	listenSet     bool
 	logFormat     string
 	logLevel      slog.Level
 	shutdownGrace time.Duration
@@ -32,6 +34,20 @@ type serveConfig struct {
 	maxFrame      int64
 	maxMessage    int64
 	auth          authFlags
+
+	// Hardening of the WebSocket boundary.
+	allowedHosts      []string
+	failureBurst      int
+	failureInterval   time.Duration
+	readHeaderTimeout time.Duration
+	maxHeaderBytes    int
+	maxPending        int64
+	maxConns          int64
+	pingInterval      time.Duration
+	closeOnRotate     bool
+	maxTokenLifetime  time.Duration
+	tlsCert, tlsKey   string
+	metrics           bool
 }
 
 // Defaults of the serve command.
@@ -43,23 +59,90 @@ const (
 	// defaultReadHeaderTimeout closes connections that trickle their
 	// request headers (slowloris), which the reference holds forever.
 	defaultReadHeaderTimeout = 10 * time.Second
+	defaultMaxPending        = 256
+	defaultMaxConnections    = 4096
+	defaultPingInterval      = 30 * time.Second
+	// idleTimeout closes HTTP keep-alive connections (health probes) that
+	// sit idle, so they do not hold a pending-connection slot.
+	idleTimeout = 30 * time.Second
 )
+
+func positiveInt(p *int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return errors.New("expected a positive integer")
+		}
+		*p = n
+		return nil
+	}
+}
+
+func duration(p *time.Duration, allowZero bool) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || (d == 0 && !allowZero) {
+			return errors.New("expected a duration such as 10s")
+		}
+		*p = d
+		return nil
+	}
+}
 
 func (m *Main) serveFlags(cfg *serveConfig) *flagSet {
 	fs := newFlagSet("appserver", "[OPTIONS]",
 		"Serve the app-server JSON-RPC protocol (the same flags as `codex app-server`).")
-	fs.value("listen", "<URL>", "Transport endpoint URL. Supported values: `stdio://` (default), `unix://`, `unix://PATH`,\n`ws://IP:PORT` (port 0 picks a free port), `off`", func(v string) error {
+	fs.value("listen", "<URL>", "Transport endpoint URL. Supported values: `stdio://` (default), `unix://`, `unix://PATH`,\n`ws://IP:PORT`, `wss://IP:PORT` (with --tls-cert and --tls-key), `off`. Port 0 picks a free port", func(v string) error {
 		u, err := listen.Parse(v)
 		if err != nil {
 			return errors.New("expected " + listen.Forms)
 		}
-		cfg.listen, cfg.listenSet = u, true
+		cfg.listen = u
 		return nil
 	})
 	fs.switchFlag("stdio", "Use stdio as the transport (equivalent to `--listen stdio://`)", func() {
-		cfg.listen, cfg.listenSet = listen.URL{Kind: listen.Stdio}, true
+		cfg.listen = listen.URL{Kind: listen.Stdio}
 	})
 	cfg.auth.register(fs)
+	fs.value("tls-cert", "<PATH>", "Certificate chain (PEM) for a wss:// listener; reloaded on SIGHUP and when the file changes", func(v string) error {
+		cfg.tlsCert = v
+		return nil
+	})
+	fs.value("tls-key", "<PATH>", "Private key (PEM) for a wss:// listener", func(v string) error {
+		cfg.tlsKey = v
+		return nil
+	})
+	fs.repeated("ws-allowed-host", "<NAME>", "Also accept this Host on a loopback listener (a reverse proxy's or Tailscale Serve's\nname; exact match, repeatable). Other non-loopback names get 403 (DNS-rebinding defence)", func(v string) error {
+		if v == "" || strings.ContainsAny(v, " /\t") {
+			return errors.New("expected a host name, optionally with :PORT")
+		}
+		cfg.allowedHosts = append(cfg.allowedHosts, v)
+		return nil
+	})
+	fs.value("ws-auth-failure-burst", "<N>", "Failed authentications allowed per client address before 429 (default 10; 0 disables)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("expected a non-negative integer")
+		}
+		cfg.failureBurst = n
+		return nil
+	})
+	fs.value("ws-auth-failure-interval", "<DURATION>", "How often a limited address may try once more (default 10s)", duration(&cfg.failureInterval, false))
+	fs.value("ws-read-header-timeout", "<DURATION>", "Time a client has to send its request headers, TLS handshake included (default 10s)", duration(&cfg.readHeaderTimeout, false))
+	fs.value("ws-max-header-bytes", "<BYTES>", "Largest request header block; larger gets 431 (default 131072)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 4096 {
+			return errors.New("expected a number of bytes, at least 4096")
+		}
+		cfg.maxHeaderBytes = n
+		return nil
+	})
+	fs.value("ws-max-pending-connections", "<N>", "Connections that have not finished their upgrade; more are answered 503 (default 256)", positiveInt(&cfg.maxPending))
+	fs.value("max-connections", "<N>", "Open connections, upgraded or not; more are answered 503 (default 4096)", positiveInt(&cfg.maxConns))
+	fs.value("ws-ping-interval", "<DURATION>", "Ping clients this often and close those silent for two intervals (default 30s; 0 disables)", duration(&cfg.pingInterval, true))
+	fs.switchFlag("ws-close-on-rotate", "When the token or secret file changes (or on SIGHUP), close the sessions authenticated\nwith the old credential", func() { cfg.closeOnRotate = true })
+	fs.value("ws-max-token-lifetime", "<DURATION>", "Refuse signed JWTs whose lifetime (exp - iat, or exp - now) exceeds this", duration(&cfg.maxTokenLifetime, false))
+	fs.switchFlag("metrics", "Serve Prometheus metrics at /metrics on the WebSocket listener (same Host, Origin and\nauth rules as an upgrade)", func() { cfg.metrics = true })
 	fs.value("log-format", "<FORMAT>", "Log format on stderr: text (default) or json", func(v string) error {
 		if v != "text" && v != "json" {
 			return errors.New("expected text or json")
@@ -70,14 +153,7 @@ func (m *Main) serveFlags(cfg *serveConfig) *flagSet {
 	fs.value("log-level", "<LEVEL>", "Log level: debug, info (default), warn or error", func(v string) error {
 		return cfg.logLevel.UnmarshalText([]byte(v))
 	})
-	fs.value("shutdown-grace", "<DURATION>", "How long in-flight requests may run after SIGINT/SIGTERM before\nconnections are closed (default 10s)", func(v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return errors.New("expected a duration such as 10s")
-		}
-		cfg.shutdownGrace = d
-		return nil
-	})
+	fs.value("shutdown-grace", "<DURATION>", "How long in-flight requests may run after SIGINT/SIGTERM before\nconnections are closed (default 10s)", duration(&cfg.shutdownGrace, true))
 	fs.value("max-in-flight", "<N>", fmt.Sprintf("Requests one connection may have running; more are answered -32001\n(default %d)", appserver.DefaultMaxInFlight), func(v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -107,10 +183,17 @@ func (m *Main) serveFlags(cfg *serveConfig) *flagSet {
 
 func (m *Main) serve(ctx context.Context, args []string) error {
 	cfg := serveConfig{
-		listen:        listen.URL{Kind: listen.Stdio},
-		logFormat:     "text",
-		logLevel:      slog.LevelInfo,
-		shutdownGrace: defaultShutdownGrace,
+		listen:            listen.URL{Kind: listen.Stdio},
+		logFormat:         "text",
+		logLevel:          slog.LevelInfo,
+		shutdownGrace:     defaultShutdownGrace,
+		failureBurst:      wstransport.DefaultFailureBurst,
+		failureInterval:   wstransport.DefaultFailureInterval,
+		readHeaderTimeout: defaultReadHeaderTimeout,
+		maxHeaderBytes:    defaultMaxHeaderBytes,
+		maxPending:        defaultMaxPending,
+		maxConns:          defaultMaxConnections,
+		pingInterval:      defaultPingInterval,
 	}
 	fs := m.serveFlags(&cfg)
 	if err := fs.parse(args); err != nil {
@@ -133,14 +216,37 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var certs *certHolder
+	switch {
+	case cfg.listen.TLS && (cfg.tlsCert == "" || cfg.tlsKey == ""):
+		return errors.New("`--tls-cert` and `--tls-key` are required with a wss:// listener")
+	case !cfg.listen.TLS && (cfg.tlsCert != "" || cfg.tlsKey != ""):
+		return errors.New("`--tls-cert` and `--tls-key` need a wss:// listener (--listen wss://IP:PORT)")
+	case cfg.listen.TLS:
+		if certs, err = newCertHolder(cfg.tlsCert, cfg.tlsKey); err != nil {
+			return err
+		}
+	}
 
+	var met *metrics.Metrics
 	srv := appserver.NewServer(&appserver.ServerOptions{
 		Name:        "appserver",
 		Version:     Version,
 		StateDir:    home,
 		Logger:      logger,
 		MaxInFlight: cfg.maxInFlight,
+		OnRequestDone: func(method string, code int64) {
+			if met != nil {
+				met.RequestDone(method, code)
+			}
+		},
 	})
+	if cfg.metrics {
+		if cfg.listen.Kind != listen.WebSocket && cfg.listen.Kind != listen.Unix {
+			return errors.New("`--metrics` needs a WebSocket or unix listener to serve /metrics on")
+		}
+		met = metrics.New(srv)
+	}
 
 	switch cfg.listen.Kind {
 	case listen.Stdio:
@@ -151,21 +257,38 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return nil
 	}
 
-	var ln net.Listener
+	var raw net.Listener
 	var banner []string
 	switch cfg.listen.Kind {
 	case listen.WebSocket:
-		ln, err = net.Listen("tcp", cfg.listen.Addr.String())
+		// An IPv4 address binds IPv4 only: Go would otherwise open a
+		// dual-stack socket for 0.0.0.0 and accept [::1] too.
+		network := "tcp"
+		if cfg.listen.Addr.Addr().Is4() {
+			network = "tcp4"
+		}
+		raw, err = net.Listen(network, cfg.listen.Addr.String())
 		if err != nil {
 			return err
 		}
-		addr := ln.Addr().(*net.TCPAddr).AddrPort()
-		hostport := net.JoinHostPort(addr.Addr().Unmap().String(), strconv.Itoa(int(addr.Port())))
+		addr := raw.Addr().(*net.TCPAddr).AddrPort()
+		host := addr.Addr()
+		if cfg.listen.Addr.Addr().Is4() {
+			host = host.Unmap()
+		}
+		hostport := net.JoinHostPort(host.String(), strconv.Itoa(int(addr.Port())))
+		ws, web := "ws://", "http://"
+		if cfg.listen.TLS {
+			ws, web = "wss://", "https://"
+		}
 		banner = []string{
 			"appserver (WebSockets)",
-			"  listening on: ws://" + hostport,
-			"  readyz: http://" + hostport + "/readyz",
-			"  healthz: http://" + hostport + "/healthz",
+			"  listening on: " + ws + hostport,
+			"  readyz: " + web + hostport + "/readyz",
+			"  healthz: " + web + hostport + "/healthz",
+		}
+		if cfg.metrics {
+			banner = append(banner, "  metrics: "+web+hostport+"/metrics")
 		}
 		if cfg.listen.IsLoopback() {
 			banner = append(banner, "  note: binds localhost only (use SSH port-forwarding for remote access)")
@@ -182,7 +305,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		} else if path, err = filepath.Abs(path); err != nil {
 			return err
 		}
-		ln, err = unixsock.Listen(path)
+		raw, err = unixsock.Listen(path)
 		if err != nil {
 			return err
 		}
@@ -194,20 +317,64 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		banner = append(banner, wsAuth.bannerLines(true)...)
 	}
 
-	handler := wstransport.NewHandler(srv, &wstransport.Options{
+	wopts := &wstransport.Options{
 		Verifier:        wsAuth.verifier,
+		CloseOnRotate:   cfg.closeOnRotate,
+		ExpirySkew:      wsAuth.skew,
+		CheckHost:       cfg.listen.Kind == listen.WebSocket && cfg.listen.IsLoopback(),
+		AllowedHosts:    cfg.allowedHosts,
+		FailureLimit:    wstransport.FailureLimit{Burst: cfg.failureBurst, Interval: cfg.failureInterval},
 		Logger:          logger,
 		MaxFrameBytes:   cfg.maxFrame,
 		MaxMessageBytes: cfg.maxMessage,
-	})
+		PingInterval:    cfg.pingInterval,
+	}
+	limited := &connlimit.Listener{Listener: raw, MaxConns: cfg.maxConns, MaxPending: cfg.maxPending}
+	if met != nil {
+		wopts.Metrics = met.Handler()
+		wopts.OnDecision = met.Upgrade
+	}
+	limited.OnReject = func(reason string) {
+		if met != nil {
+			met.Refused(reason)
+		}
+		logger.Debug("connection refused", "reason", reason)
+	}
+	handler := wstransport.NewHandler(srv, wopts)
+	var ln net.Listener = limited
+	if certs != nil {
+		ln = tls.NewListener(limited, &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: certs.get,
+			NextProtos:     []string{"http/1.1"},
+		})
+	}
 	hs := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: defaultReadHeaderTimeout,
-		MaxHeaderBytes:    defaultMaxHeaderBytes,
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    cfg.maxHeaderBytes,
 		ErrorLog:          log.New(slogWriter{logger}, "", 0),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st == http.StateHijacked {
+				if tc, ok := c.(*tls.Conn); ok {
+					c = tc.NetConn()
+				}
+				connlimit.Upgraded(c)
+			}
+		},
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
+
+	rl := &reloader{m: m, cfg: &cfg, logger: logger, handler: handler, certs: certs, current: wsAuth.identity}
+	stopReload, err := rl.start(ctx)
+	if err != nil {
+		_ = hs.Close()
+		return err
+	}
+	defer stopReload()
+
 	fmt.Fprintln(m.Stderr, strings.Join(banner, "\n"))
 	if m.ready != nil {
 		m.ready(strings.TrimPrefix(banner[1], "  listening on: "))

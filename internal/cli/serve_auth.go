@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -70,8 +72,15 @@ func (a *authFlags) register(fs *flagSet) {
 // wsAuth is the result of validating the auth flags.
 type wsAuth struct {
 	verifier auth.Verifier
-	source   string // "token file /abs", for the banner
-	insecure bool   // non-loopback without auth, explicitly allowed
+	source   string        // "token file /abs", for the banner
+	insecure bool          // non-loopback without auth, explicitly allowed
+	skew     time.Duration // JWT clock skew, for live expiry
+	// identity changes exactly when the credential does (a digest of the
+	// loaded token or secret), so a reload can tell a rotation from a
+	// no-op.
+	identity string
+	// files are the credential files, watched for rotation.
+	files []string
 }
 
 // bannerLines describes the auth setup for the startup banner.
@@ -97,11 +106,13 @@ func (a *authFlags) build(m *Main, cfg *serveConfig, logger *slog.Logger) (*wsAu
 	w := &wsAuth{}
 	switch a.mode {
 	case "":
-		if jwtFlags || tokenFlags {
+		if jwtFlags || tokenFlags || cfg.maxTokenLifetime != 0 {
 			return nil, errors.New("websocket auth flags require `--ws-auth capability-token` or `--ws-auth signed-bearer-token`")
 		}
 	case auth.ModeCapabilityToken:
 		switch {
+		case cfg.maxTokenLifetime != 0:
+			return nil, errors.New("`--ws-max-token-lifetime` requires `--ws-auth signed-bearer-token`")
 		case jwtFlags:
 			return nil, errors.New("`--ws-shared-secret-file`, `--ws-issuer`, `--ws-audience`, and `--ws-max-clock-skew-seconds` require `--ws-auth signed-bearer-token`")
 		case a.tokenFile != nil && a.tokenSHA256 != nil:
@@ -114,6 +125,7 @@ func (a *authFlags) build(m *Main, cfg *serveConfig, logger *slog.Logger) (*wsAu
 				return nil, errors.New("--ws-token-sha256 must be a 64-character hex SHA-256 digest")
 			}
 			w.verifier, w.source = v, "sha256 digest "+fingerprintOf(*a.tokenSHA256)
+			w.identity = strings.ToLower(*a.tokenSHA256)
 		default:
 			path, token, err := readSecretFile(*a.tokenFile, logger)
 			if err != nil {
@@ -128,6 +140,7 @@ func (a *authFlags) build(m *Main, cfg *serveConfig, logger *slog.Logger) (*wsAu
 			}
 			p, _ := v.Verify(token)
 			w.verifier, w.source = v, "token file "+path+", fingerprint "+p.Fingerprint
+			w.identity, w.files = p.Fingerprint, []string{path}
 		}
 	case auth.ModeSignedBearerToken:
 		switch {
@@ -154,7 +167,7 @@ func (a *authFlags) build(m *Main, cfg *serveConfig, logger *slog.Logger) (*wsAu
 		if len(secret) < 32 {
 			return nil, fmt.Errorf("signed websocket bearer secret %s must be at least 32 bytes", path)
 		}
-		opts := auth.JWTOptions{ClockSkew: skew}
+		opts := auth.JWTOptions{ClockSkew: skew, MaxLifetime: cfg.maxTokenLifetime}
 		if a.issuer != nil {
 			opts.Issuer = *a.issuer
 		}
@@ -172,7 +185,12 @@ func (a *authFlags) build(m *Main, cfg *serveConfig, logger *slog.Logger) (*wsAu
 		if opts.Audience != "" {
 			src += ", audience " + strconv.Quote(opts.Audience)
 		}
-		w.verifier, w.source = v, src
+		if opts.MaxLifetime != 0 {
+			src += ", max lifetime " + opts.MaxLifetime.String()
+		}
+		sum := sha256.Sum256([]byte(secret))
+		w.verifier, w.source, w.skew = v, src, skew
+		w.identity, w.files = hex.EncodeToString(sum[:]), []string{path}
 	}
 
 	// Listener policy: decided by the bound address, never by where a

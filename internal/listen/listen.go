@@ -26,13 +26,15 @@ type URL struct {
 	Kind Kind
 	// Addr is the TCP address of a WebSocket listener.
 	Addr netip.AddrPort
+	// TLS is set for wss:// listeners.
+	TLS bool
 	// Path is the socket path of a unix listener; empty means the default
 	// path in the state directory.
 	Path string
 }
 
 // Forms lists the accepted forms, for error messages and --help.
-const Forms = "stdio://, ws://IP:PORT, unix://, unix://PATH or off"
+const Forms = "stdio://, ws://IP:PORT, wss://IP:PORT, unix://, unix://PATH or off"
 
 // ErrInvalid is wrapped by every Parse error.
 var ErrInvalid = errors.New("invalid --listen value")
@@ -55,19 +57,19 @@ func Parse(s string) (URL, error) {
 			return bad("the path contains a NUL byte")
 		}
 		return URL{Kind: Unix, Path: p}, nil
-	case strings.HasPrefix(s, "ws://"):
+	case strings.HasPrefix(s, "ws://"), strings.HasPrefix(s, "wss://"):
 		u, err := url.Parse(s)
 		if err != nil {
 			return bad("not a URL")
 		}
 		if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || (u.Path != "" && u.Path != "/") {
-			return bad("only ws://IP:PORT is accepted, without user, path or query")
+			return bad("only ws://IP:PORT or wss://IP:PORT is accepted, without user, path or query")
 		}
 		ap, err := netip.ParseAddrPort(u.Host)
 		if err != nil {
 			return bad("the host must be an IP address and a port, such as 127.0.0.1:4500 or [::1]:4500")
 		}
-		return URL{Kind: WebSocket, Addr: ap}, nil
+		return URL{Kind: WebSocket, Addr: ap, TLS: u.Scheme == "wss"}, nil
 	}
 	return bad("unknown scheme")
 }
@@ -86,6 +88,9 @@ func (u URL) String() string {
 	case Stdio:
 		return "stdio://"
 	case WebSocket:
+		if u.TLS {
+			return "wss://" + u.Addr.String()
+		}
 		return "ws://" + u.Addr.String()
 	case Unix:
 		return "unix://" + u.Path

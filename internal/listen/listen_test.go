@@ -35,7 +35,8 @@ func TestParse(t *testing.T) {
 		{in: "ws://127.0.0.1:4500?x=1", bad: true},
 		{in: "ws://u@127.0.0.1:4500", bad: true},
 		{in: "ws://::1:4500", bad: true},
-		{in: "wss://127.0.0.1:4500", bad: true},
+		{in: "wss://127.0.0.1:4500", kind: WebSocket, addr: "127.0.0.1:4500", loopback: true},
+		{in: "wss://127.0.0.1:4500/x", bad: true},
 		{in: "http://127.0.0.1:4500", bad: true},
 		{in: "stdio", bad: true},
 		{in: "", bad: true},
@@ -63,7 +64,7 @@ func TestParse(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"stdio://", "off", "ws://127.0.0.1:4500", "ws://[::1]:0", "unix://", "unix:///x", "ws://[fe80::1%eth0]:1", "ws://1.2.3.4:5/?#"} {
+	for _, s := range []string{"stdio://", "off", "ws://127.0.0.1:4500", "wss://[::1]:1", "ws://[::1]:0", "unix://", "unix:///x", "ws://[fe80::1%eth0]:1", "ws://1.2.3.4:5/?#"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -65,6 +65,11 @@ type Options struct {
 	CloseTimeout time.Duration
 	// OnPong, if set, is called by the reader for every pong received.
 	OnPong func()
+	// PingInterval, if positive, makes the server ping the peer this often.
+	// A peer from which no frame at all has arrived for two intervals is
+	// closed with 1008 "keepalive timeout": a client that vanished without
+	// a FIN (a laptop closed, a NAT that forgot the flow) is noticed.
+	PingInterval time.Duration
 }
 
 // CloseError describes how a connection ended: the status code and reason
@@ -135,9 +140,17 @@ type Conn struct {
 
 	closeOnce sync.Once
 	finished  atomic.Bool
+
+	// Keepalive: active is set by the reader on every frame and cleared by
+	// the ping timer, which counts the intervals that passed without one.
+	active   atomic.Bool
+	missed   int // owned by the timer
+	pingTime *time.Timer
 	// localClose is set when this side started the close handshake; the
-	// reader then owns tearing down the TCP connection.
-	localClose atomic.Bool
+	// reader then owns tearing down the TCP connection. localReason is what
+	// Close was called with.
+	localClose  atomic.Bool
+	localReason atomic.Pointer[CloseError]
 }
 
 // NewConn wraps nc, an upgraded connection. buffered holds bytes the HTTP
@@ -161,7 +174,34 @@ func NewConn(nc net.Conn, buffered []byte, opts *Options) *Conn {
 		c.useBig(len(buffered))
 	}
 	c.rend = copy(c.rbuf, buffered)
+	if c.opts.PingInterval > 0 {
+		c.active.Store(true)
+		c.pingTime = time.AfterFunc(c.opts.PingInterval, c.keepalive)
+	}
 	return c
+}
+
+// keepalive runs on the ping timer.
+func (c *Conn) keepalive() {
+	if c.finished.Load() {
+		return
+	}
+	if c.active.Swap(false) {
+		c.missed = 0
+	} else if c.missed++; c.missed >= 2 {
+		c.Close(StatusPolicyViolation, "keepalive timeout")
+		return
+	}
+	// Skip this ping if a write holds the lock: the writer is busy (or
+	// stuck, which the write timeout handles) and the next tick retries.
+	if c.wmu.TryLock() {
+		if !c.closeSent && !c.wfailed {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(max(c.opts.WriteTimeout, c.opts.CloseTimeout)))
+			_ = c.writeFrameLocked(opPing, nil)
+		}
+		c.wmu.Unlock()
+	}
+	c.pingTime.Reset(c.opts.PingInterval)
 }
 
 // NetConn returns the underlying connection.
@@ -334,6 +374,11 @@ func (c *Conn) fail(code int, reason string) error {
 // readFailed maps a read error: after this side sent a close frame, a
 // timeout or EOF just ends the handshake.
 func (c *Conn) readFailed(err error) error {
+	if r := c.localReason.Load(); r != nil {
+		// We closed first (Close, keepalive): whatever ended the read
+		// (the peer's silence, our deadline) the reason is ours.
+		return r
+	}
 	if err == io.ErrUnexpectedEOF {
 		err = io.EOF
 	}
@@ -345,6 +390,9 @@ func (c *Conn) readHeader() (frameHeader, error) {
 	var h frameHeader
 	if err := c.fill(2); err != nil {
 		return h, err
+	}
+	if c.pingTime != nil {
+		c.active.Store(true)
 	}
 	b0, b1 := c.rbuf[c.rpos], c.rbuf[c.rpos+1]
 	h.fin = b0&0x80 != 0
@@ -626,6 +674,7 @@ func (c *Conn) WriteMessages(msgs [][]byte) error {
 // returns.
 func (c *Conn) Close(code int, reason string) {
 	c.closeOnce.Do(func() {
+		c.localReason.Store(&CloseError{Code: code, Reason: reason, Local: true})
 		c.localClose.Store(true)
 		deadline := time.Now().Add(c.opts.CloseTimeout)
 		_ = c.nc.SetWriteDeadline(deadline)
@@ -667,6 +716,9 @@ func truncateUTF8(s string, n int) string {
 func (c *Conn) Finish() {
 	if !c.finished.CompareAndSwap(false, true) {
 		return
+	}
+	if c.pingTime != nil {
+		c.pingTime.Stop()
 	}
 	c.wmu.Lock()
 	// Drain only when we closed first and the peer has not answered: after

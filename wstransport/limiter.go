@@ -1,0 +1,151 @@
+package wstransport
+
+import (
+	"container/list"
+	"log/slog"
+	"math"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// FailureLimit configures the limit on failed authentication attempts per
+// client address: a token bucket of Burst attempts, refilled by one every
+// Interval. Only failures take from the bucket; a successful upgrade never
+// does. While the bucket is empty, every attempt from that address, right
+// or wrong, gets 429 with Retry-After, without its token being looked at,
+// so guessing gains nothing from a 429.
+type FailureLimit struct {
+	// Burst is how many failures an address may have in a row. Zero
+	// disables the limit.
+	Burst int
+	// Interval is how often one more attempt is allowed.
+	Interval time.Duration
+	// MaxAddresses bounds the table of addresses; the least recently seen
+	// is forgotten first. Zero means DefaultMaxLimitedAddresses.
+	MaxAddresses int
+	// LogWindow is how often, at most, limiting of one address is logged.
+	// Zero means one minute.
+	LogWindow time.Duration
+}
+
+// Defaults for FailureLimit.
+const (
+	DefaultFailureBurst        = 10
+	DefaultFailureInterval     = 10 * time.Second
+	DefaultMaxLimitedAddresses = 10000
+)
+
+// failureLimiter is a bounded LRU table of token buckets keyed by client
+// address: IPv4 addresses, and IPv6 /64 prefixes (one customer's network,
+// so rotating through its addresses does not reset the count).
+type failureLimiter struct {
+	cfg    FailureLimit
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	entries map[netip.Prefix]*list.Element
+	lru     *list.List // front: most recently seen
+}
+
+type limitEntry struct {
+	key        netip.Prefix
+	lim        *rate.Limiter
+	loggedAt   time.Time
+	suppressed int // 429s not logged since loggedAt
+}
+
+func newFailureLimiter(cfg FailureLimit, logger *slog.Logger) *failureLimiter {
+	if cfg.Burst <= 0 {
+		return nil
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultFailureInterval
+	}
+	if cfg.MaxAddresses <= 0 {
+		cfg.MaxAddresses = DefaultMaxLimitedAddresses
+	}
+	if cfg.LogWindow <= 0 {
+		cfg.LogWindow = time.Minute
+	}
+	return &failureLimiter{cfg: cfg, logger: logger, entries: make(map[netip.Prefix]*list.Element), lru: list.New()}
+}
+
+func limitKey(addr netip.Addr) netip.Prefix {
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return netip.PrefixFrom(addr, 32)
+	}
+	p, _ := addr.Prefix(64)
+	return p
+}
+
+// allow reports whether addr may attempt authentication at now, and if not,
+// how long until it may. A refusal is logged at most once per LogWindow
+// for each address.
+func (l *failureLimiter) allow(addr netip.Addr, now time.Time) (bool, time.Duration) {
+	if l == nil || !addr.IsValid() {
+		return true, 0
+	}
+	key := limitKey(addr)
+	l.mu.Lock()
+	el, ok := l.entries[key]
+	if !ok {
+		l.mu.Unlock()
+		return true, 0
+	}
+	e := el.Value.(*limitEntry)
+	l.lru.MoveToFront(el)
+	tokens := e.lim.TokensAt(now)
+	if tokens >= 1 {
+		l.mu.Unlock()
+		return true, 0
+	}
+	wait := time.Duration(math.Ceil((1 - tokens) * float64(l.cfg.Interval)))
+	logNow := now.Sub(e.loggedAt) >= l.cfg.LogWindow
+	suppressed := e.suppressed
+	if logNow {
+		e.loggedAt, e.suppressed = now, 0
+	} else {
+		e.suppressed++
+	}
+	l.mu.Unlock()
+	if logNow {
+		l.logger.Warn("limiting failed websocket authentication", "address", key.String(), "retryAfter", wait.Round(time.Second), "refusedSinceLastLog", suppressed,
+			"burst", l.cfg.Burst, "interval", l.cfg.Interval)
+	}
+	return false, wait
+}
+
+// failed records a failed attempt from addr at now.
+func (l *failureLimiter) failed(addr netip.Addr, now time.Time) {
+	if l == nil || !addr.IsValid() {
+		return
+	}
+	key := limitKey(addr)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.entries[key]
+	if !ok {
+		e := &limitEntry{key: key, lim: rate.NewLimiter(rate.Every(l.cfg.Interval), l.cfg.Burst)}
+		el = l.lru.PushFront(e)
+		l.entries[key] = el
+		for l.lru.Len() > l.cfg.MaxAddresses {
+			old := l.lru.Back()
+			l.lru.Remove(old)
+			delete(l.entries, old.Value.(*limitEntry).key)
+		}
+	} else {
+		l.lru.MoveToFront(el)
+	}
+	el.Value.(*limitEntry).lim.AllowN(now, 1)
+}
+
+// size returns the number of addresses tracked, for tests.
+func (l *failureLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lru.Len()
+}
