@@ -211,6 +211,13 @@ func (s *Server) removeSession(ss *Session) {
 	s.live.Done()
 }
 
+// NumSessions returns the number of connected sessions.
+func (s *Server) NumSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
 // Sessions returns the connected sessions.
 func (s *Server) Sessions() []*Session {
 	s.mu.Lock()

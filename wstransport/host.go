@@ -17,7 +17,13 @@ type hostPolicy struct {
 func newHostPolicy(extra []string) *hostPolicy {
 	p := &hostPolicy{allowed: make(map[string]bool, len(extra))}
 	for _, h := range extra {
-		p.allowed[strings.ToLower(h)] = true
+		h = strings.ToLower(h)
+		// "[::1]" without a port is compared as the bare address, which is
+		// how allows sees a Host's name once its port is split off.
+		if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+			h = h[1 : len(h)-1]
+		}
+		p.allowed[h] = true
 	}
 	return p
 }

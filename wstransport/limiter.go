@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/appserver-go/appserver/internal/connlimit"
 )
 
 // FailureLimit configures the limit on failed authentication attempts per
@@ -73,14 +75,7 @@ func newFailureLimiter(cfg FailureLimit, logger *slog.Logger) *failureLimiter {
 	return &failureLimiter{cfg: cfg, logger: logger, entries: make(map[netip.Prefix]*list.Element), lru: list.New()}
 }
 
-func limitKey(addr netip.Addr) netip.Prefix {
-	addr = addr.Unmap()
-	if addr.Is4() {
-		return netip.PrefixFrom(addr, 32)
-	}
-	p, _ := addr.Prefix(64)
-	return p
-}
+func limitKey(addr netip.Addr) netip.Prefix { return connlimit.AddrKey(addr) }
 
 // allow reports whether addr may attempt authentication at now, and if not,
 // how long until it may. A refusal is logged at most once per LogWindow
@@ -119,6 +114,75 @@ func (l *failureLimiter) allow(addr netip.Addr, now time.Time) (bool, time.Durat
 	return false, wait
 }
 
+// attempt is an authentication attempt admitted by begin. It holds one
+// token of its address's bucket until done says how it went.
+type attempt struct {
+	l   *failureLimiter
+	r   *rate.Reservation
+	now time.Time
+}
+
+// begin admits an attempt from addr at now, taking a token up front so that
+// concurrent guesses cannot all slip past the limit before any of them has
+// failed. It returns nil and how long to wait when the address is limited,
+// and a nil attempt with zero wait when no limit applies.
+func (l *failureLimiter) begin(addr netip.Addr, now time.Time) (*attempt, time.Duration) {
+	if l == nil || !addr.IsValid() {
+		return nil, 0
+	}
+	key := limitKey(addr)
+	l.mu.Lock()
+	e := l.entryLocked(key)
+	r := e.lim.ReserveN(now, 1)
+	wait := r.DelayFrom(now)
+	if !r.OK() || wait > 0 {
+		r.CancelAt(now)
+		logNow := now.Sub(e.loggedAt) >= l.cfg.LogWindow
+		suppressed := e.suppressed
+		if logNow {
+			e.loggedAt, e.suppressed = now, 0
+		} else {
+			e.suppressed++
+		}
+		l.mu.Unlock()
+		if logNow {
+			l.logger.Warn("limiting failed websocket authentication", "address", key.String(), "retryAfter", wait.Round(time.Second), "refusedSinceLastLog", suppressed,
+				"burst", l.cfg.Burst, "interval", l.cfg.Interval)
+		}
+		return nil, wait
+	}
+	l.mu.Unlock()
+	return &attempt{l: l, r: r, now: now}, 0
+}
+
+// done records how the attempt went: a success gives its token back, so
+// successful upgrades never consume the bucket; a failure keeps it taken.
+func (a *attempt) done(ok bool) {
+	if a == nil || !ok {
+		return
+	}
+	a.l.mu.Lock()
+	a.r.CancelAt(a.now)
+	a.l.mu.Unlock()
+}
+
+// entryLocked returns the entry for key, creating it (and evicting the
+// least recently seen entry past MaxAddresses) if needed. l.mu is held.
+func (l *failureLimiter) entryLocked(key netip.Prefix) *limitEntry {
+	if el, ok := l.entries[key]; ok {
+		l.lru.MoveToFront(el)
+		return el.Value.(*limitEntry)
+	}
+	e := &limitEntry{key: key, lim: rate.NewLimiter(rate.Every(l.cfg.Interval), l.cfg.Burst)}
+	l.entries[key] = l.lru.PushFront(e)
+	for l.lru.Len() > l.cfg.MaxAddresses {
+		old := l.lru.Back()
+		l.lru.Remove(old)
+		delete(l.entries, old.Value.(*limitEntry).key)
+	}
+	return e
+}
+
 // failed records a failed attempt from addr at now.
 func (l *failureLimiter) failed(addr netip.Addr, now time.Time) {
 	if l == nil || !addr.IsValid() {
@@ -127,20 +191,7 @@ func (l *failureLimiter) failed(addr netip.Addr, now time.Time) {
 	key := limitKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	el, ok := l.entries[key]
-	if !ok {
-		e := &limitEntry{key: key, lim: rate.NewLimiter(rate.Every(l.cfg.Interval), l.cfg.Burst)}
-		el = l.lru.PushFront(e)
-		l.entries[key] = el
-		for l.lru.Len() > l.cfg.MaxAddresses {
-			old := l.lru.Back()
-			l.lru.Remove(old)
-			delete(l.entries, old.Value.(*limitEntry).key)
-		}
-	} else {
-		l.lru.MoveToFront(el)
-	}
-	el.Value.(*limitEntry).lim.AllowN(now, 1)
+	l.entryLocked(key).lim.AllowN(now, 1)
 }
 
 // size returns the number of addresses tracked, for tests.

@@ -95,6 +95,10 @@ type Options struct {
 // DefaultWriteTimeout is the default for Options.WriteTimeout.
 const DefaultWriteTimeout = 60 * time.Second
 
+// LimitedPenalty is how long a client address that has failed
+// authentication too often waits for its 429.
+const LimitedPenalty = time.Second
+
 // Handler is the http.Handler for every route of a WebSocket listener.
 type Handler struct {
 	srv     *appserver.Server
@@ -275,7 +279,20 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, cred *cre
 	}
 	addr := remoteAddr(r)
 	now := h.opts.now()
-	if ok, wait := h.limiter.allow(addr, now); !ok {
+	try, wait := h.limiter.begin(addr, now)
+	if wait > 0 {
+		// Hold the answer a while: a client that keeps guessing then
+		// waits instead of spinning, so an unpaced flood of bad tokens
+		// costs the server next to nothing and stops competing with
+		// authenticated clients for the CPU. The connection slots it holds
+		// meanwhile are bounded per address by the listener.
+		penalty := min(wait, LimitedPenalty)
+		select {
+		case <-time.After(penalty):
+		case <-r.Context().Done():
+			return nil, false
+		}
+		wait -= penalty
 		secs := int64((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		h.decide(r, mode, "limited", http.StatusTooManyRequests, "too many failed attempts")
@@ -287,8 +304,8 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, cred *cre
 	if err == nil {
 		p, err = cred.v.Verify(token)
 	}
+	try.done(err == nil)
 	if err != nil {
-		h.limiter.failed(addr, now)
 		// err carries a fixed internal reason, never the token.
 		h.decide(r, mode, "rejected", http.StatusUnauthorized, auth.PublicText(err), "detail", err.Error())
 		w.Header().Set("WWW-Authenticate", `Bearer realm="appserver"`)
@@ -305,6 +322,11 @@ func (h *Handler) track(sess *appserver.Session, ctx context.Context, gen uint64
 	h.mu.Lock()
 	h.sessions[sess] = gen
 	h.mu.Unlock()
+	// The credential may have rotated between the check and now, after
+	// SetVerifier looked for stale sessions: look again.
+	if h.opts.CloseOnRotate && h.verifier.Load().gen != gen {
+		sess.CloseWith(websocket.StatusPolicyViolation, "credentials rotated")
+	}
 	var expiry *time.Timer
 	if p, ok := auth.FromContext(ctx); ok && !p.ExpiresAt.IsZero() {
 		d := p.ExpiresAt.Add(h.opts.ExpirySkew).Sub(h.opts.now())

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ type serveConfig struct {
 	readHeaderTimeout time.Duration
 	maxHeaderBytes    int
 	maxPending        int64
+	maxPendingPerAddr int64
 	maxConns          int64
 	pingInterval      time.Duration
 	closeOnRotate     bool
@@ -60,6 +62,7 @@ const (
 	// request headers (slowloris), which the reference holds forever.
 	defaultReadHeaderTimeout = 10 * time.Second
 	defaultMaxPending        = 256
+	defaultMaxPendingPerAddr = 32
 	defaultMaxConnections    = 4096
 	defaultPingInterval      = 30 * time.Second
 	// idleTimeout closes HTTP keep-alive connections (health probes) that
@@ -138,6 +141,7 @@ func (m *Main) serveFlags(cfg *serveConfig) *flagSet {
 		return nil
 	})
 	fs.value("ws-max-pending-connections", "<N>", "Connections that have not finished their upgrade; more are answered 503 (default 256)", positiveInt(&cfg.maxPending))
+	fs.value("ws-max-pending-per-address", "<N>", "Pending connections from one client address (IPv4, or IPv6 /64); more are answered\n503 (default 32)", positiveInt(&cfg.maxPendingPerAddr))
 	fs.value("max-connections", "<N>", "Open connections, upgraded or not; more are answered 503 (default 4096)", positiveInt(&cfg.maxConns))
 	fs.value("ws-ping-interval", "<DURATION>", "Ping clients this often and close those silent for two intervals (default 30s; 0 disables)", duration(&cfg.pingInterval, true))
 	fs.switchFlag("ws-close-on-rotate", "When the token or secret file changes (or on SIGHUP), close the sessions authenticated\nwith the old credential", func() { cfg.closeOnRotate = true })
@@ -192,6 +196,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		readHeaderTimeout: defaultReadHeaderTimeout,
 		maxHeaderBytes:    defaultMaxHeaderBytes,
 		maxPending:        defaultMaxPending,
+		maxPendingPerAddr: defaultMaxPendingPerAddr,
 		maxConns:          defaultMaxConnections,
 		pingInterval:      defaultPingInterval,
 	}
@@ -329,7 +334,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		MaxMessageBytes: cfg.maxMessage,
 		PingInterval:    cfg.pingInterval,
 	}
-	limited := &connlimit.Listener{Listener: raw, MaxConns: cfg.maxConns, MaxPending: cfg.maxPending}
+	limited := &connlimit.Listener{Listener: raw, MaxConns: cfg.maxConns, MaxPending: cfg.maxPending, MaxPendingPerAddr: cfg.maxPendingPerAddr}
 	if met != nil {
 		wopts.Metrics = met.Handler()
 		wopts.OnDecision = met.Upgrade
@@ -366,6 +371,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
+	go releaseMemoryWhenIdle(ctx, srv)
 
 	rl := &reloader{m: m, cfg: &cfg, logger: logger, handler: handler, certs: certs, current: wsAuth.identity}
 	stopReload, err := rl.start(ctx)
@@ -393,6 +399,28 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		logger.Warn("shutdown grace period ended with requests still running", "err", err)
 	}
 	return nil
+}
+
+// releaseMemoryWhenIdle returns freed memory to the OS once the last
+// client has gone. After a burst of load the Go runtime keeps freed pages
+// for reuse and gives them back only slowly, so a daemon that sits idle
+// between bursts would otherwise hold its peak for minutes.
+func releaseMemoryWhenIdle(ctx context.Context, srv *appserver.Server) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	busy := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := srv.NumSessions()
+		if busy && n == 0 {
+			debug.FreeOSMemory()
+		}
+		busy = n > 0
+	}
 }
 
 // serveStdio serves one session on stdin/stdout until stdin ends or a

@@ -6,6 +6,8 @@ package connlimit
 
 import (
 	"net"
+	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -20,11 +22,18 @@ type Listener struct {
 	// MaxPending bounds connections that have not been upgraded (still
 	// sending headers, or idle HTTP keep-alive); zero means no bound.
 	MaxPending int64
+	// MaxPendingPerAddr bounds the pending connections of one client
+	// address (an IPv4 address or an IPv6 /64), so that one client cannot
+	// take every pending slot from the others; zero means no bound.
+	MaxPendingPerAddr int64
 	// OnReject, if set, is called for each refused connection.
 	OnReject func(reason string)
 
 	open    atomic.Int64
 	pending atomic.Int64
+
+	mu     sync.Mutex
+	byAddr map[netip.Prefix]int64 // pending connections per address
 	// lingering bounds the goroutines that drain refused connections.
 	lingering atomic.Int64
 }
@@ -33,6 +42,7 @@ type Listener struct {
 type Conn struct {
 	net.Conn
 	l     *Listener
+	key   netip.Prefix // the client address, when counted per address
 	state atomic.Int32 // statePending, stateUpgraded or stateClosed
 }
 
@@ -57,9 +67,53 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.refuse(c, "too many pending connections")
 			continue
 		}
+		lc := &Conn{Conn: c, l: l}
+		if l.MaxPendingPerAddr > 0 {
+			if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+				lc.key = AddrKey(ap.Addr())
+				l.mu.Lock()
+				if l.byAddr == nil {
+					l.byAddr = make(map[netip.Prefix]int64)
+				}
+				n := l.byAddr[lc.key]
+				if n >= l.MaxPendingPerAddr {
+					l.mu.Unlock()
+					l.refuse(c, "too many pending connections from this address")
+					continue
+				}
+				l.byAddr[lc.key] = n + 1
+				l.mu.Unlock()
+			}
+		}
 		l.open.Add(1)
 		l.pending.Add(1)
-		return &Conn{Conn: c, l: l}, nil
+		return lc, nil
+	}
+}
+
+// AddrKey is how client addresses are counted: an IPv4 address, or the /64
+// an IPv6 address belongs to (one site's network, so that rotating through
+// its addresses does not reset the count).
+func AddrKey(addr netip.Addr) netip.Prefix {
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return netip.PrefixFrom(addr, 32)
+	}
+	p, _ := addr.Prefix(64)
+	return p
+}
+
+// notPending drops c from the pending counts.
+func (l *Listener) notPending(c *Conn) {
+	l.pending.Add(-1)
+	if c.key.IsValid() {
+		l.mu.Lock()
+		if n := l.byAddr[c.key] - 1; n > 0 {
+			l.byAddr[c.key] = n
+		} else {
+			delete(l.byAddr, c.key)
+		}
+		l.mu.Unlock()
 	}
 }
 
@@ -120,7 +174,7 @@ func itoa(n int) string {
 // meant for http.Server.ConnState on StateHijacked.
 func Upgraded(c net.Conn) {
 	if lc, ok := c.(*Conn); ok && lc.state.CompareAndSwap(statePending, stateUpgraded) {
-		lc.l.pending.Add(-1)
+		lc.l.notPending(lc)
 	}
 }
 
@@ -129,7 +183,7 @@ func (c *Conn) Close() error {
 	err := c.Conn.Close()
 	switch c.state.Swap(stateClosed) {
 	case statePending:
-		c.l.pending.Add(-1)
+		c.l.notPending(c)
 		c.l.open.Add(-1)
 	case stateUpgraded:
 		c.l.open.Add(-1)
