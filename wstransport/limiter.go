@@ -3,7 +3,6 @@ package wstransport
 import (
 	"container/list"
 	"log/slog"
-	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -77,43 +76,6 @@ func newFailureLimiter(cfg FailureLimit, logger *slog.Logger) *failureLimiter {
 
 func limitKey(addr netip.Addr) netip.Prefix { return connlimit.AddrKey(addr) }
 
-// allow reports whether addr may attempt authentication at now, and if not,
-// how long until it may. A refusal is logged at most once per LogWindow
-// for each address.
-func (l *failureLimiter) allow(addr netip.Addr, now time.Time) (bool, time.Duration) {
-	if l == nil || !addr.IsValid() {
-		return true, 0
-	}
-	key := limitKey(addr)
-	l.mu.Lock()
-	el, ok := l.entries[key]
-	if !ok {
-		l.mu.Unlock()
-		return true, 0
-	}
-	e := el.Value.(*limitEntry)
-	l.lru.MoveToFront(el)
-	tokens := e.lim.TokensAt(now)
-	if tokens >= 1 {
-		l.mu.Unlock()
-		return true, 0
-	}
-	wait := time.Duration(math.Ceil((1 - tokens) * float64(l.cfg.Interval)))
-	logNow := now.Sub(e.loggedAt) >= l.cfg.LogWindow
-	suppressed := e.suppressed
-	if logNow {
-		e.loggedAt, e.suppressed = now, 0
-	} else {
-		e.suppressed++
-	}
-	l.mu.Unlock()
-	if logNow {
-		l.logger.Warn("limiting failed websocket authentication", "address", key.String(), "retryAfter", wait.Round(time.Second), "refusedSinceLastLog", suppressed,
-			"burst", l.cfg.Burst, "interval", l.cfg.Interval)
-	}
-	return false, wait
-}
-
 // attempt is an authentication attempt admitted by begin. It holds one
 // token of its address's bucket until done says how it went.
 type attempt struct {
@@ -181,17 +143,6 @@ func (l *failureLimiter) entryLocked(key netip.Prefix) *limitEntry {
 		delete(l.entries, old.Value.(*limitEntry).key)
 	}
 	return e
-}
-
-// failed records a failed attempt from addr at now.
-func (l *failureLimiter) failed(addr netip.Addr, now time.Time) {
-	if l == nil || !addr.IsValid() {
-		return
-	}
-	key := limitKey(addr)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.entryLocked(key).lim.AllowN(now, 1)
 }
 
 // size returns the number of addresses tracked, for tests.

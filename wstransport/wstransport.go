@@ -191,8 +191,10 @@ func (h *Handler) SetVerifier(v auth.Verifier) error {
 }
 
 // decide logs one upgrade decision and reports it to OnDecision.
+// Decisions about /metrics requests are logged but not counted as upgrades.
 func (h *Handler) decide(r *http.Request, mode, outcome string, status int, reason string, extra ...any) {
-	if h.opts.OnDecision != nil {
+	scrape := r.URL.Path == "/metrics" && h.opts.Metrics != nil
+	if h.opts.OnDecision != nil && !scrape {
 		h.opts.OnDecision(outcome, reason)
 	}
 	level := slog.LevelInfo
@@ -203,8 +205,15 @@ func (h *Handler) decide(r *http.Request, mode, outcome string, status int, reas
 	if !h.logger.Enabled(context.Background(), level) {
 		return
 	}
+	msg := "websocket upgrade"
+	if scrape {
+		msg = "metrics request"
+		if outcome == "accepted" {
+			level = slog.LevelDebug
+		}
+	}
 	attrs := append([]any{"outcome", outcome, "status", status, "reason", reason, "mode", mode, "remote", r.RemoteAddr, "path", truncate(r.URL.Path, 64)}, extra...)
-	h.logger.Log(context.Background(), level, "websocket upgrade", attrs...)
+	h.logger.Log(context.Background(), level, msg, attrs...)
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
