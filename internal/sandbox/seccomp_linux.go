@@ -1,0 +1,167 @@
+//go:build linux && (amd64 || arm64)
+
+package sandbox
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// haveMPTCPFilter reports whether this build has the seccomp filter below.
+const haveMPTCPFilter = true
+
+// archCalls are the system call numbers the network filter inspects.
+type archCalls struct {
+	native       uint32   // audit arch of the native ABI
+	nativeSocket []uint32 // socket(2)
+	nativeURing  []uint32 // io_uring_setup(2)
+	compat       uint32   // audit arch of the 32-bit compat ABI, 0 if none
+	compatSocket []uint32
+	socketcall   uint32 // socketcall(2) in the compat ABI, 0 if none
+	compatURing  []uint32
+}
+
+// Offsets into struct seccomp_data (little-endian: the low half of an
+// argument comes first).
+const (
+	offNr   = 0
+	offArch = 4
+	offArg0 = 16
+	offArg2 = 16 + 2*8
+)
+
+const (
+	ipprotoMPTCP  = 262 // IPPROTO_MPTCP
+	socketcallSoc = 1   // SYS_SOCKET, socketcall's first argument
+)
+
+// netFilter returns the seccomp program that closes the holes Landlock
+// leaves in "no TCP":
+//
+//   - socket(AF_*, *, IPPROTO_MPTCP) fails with EPROTONOSUPPORT: Landlock's
+//     TCP rules do not apply to Multipath TCP sockets, which connect to
+//     plain TCP servers. Programs that try MPTCP first fall back to TCP.
+//   - io_uring_setup fails with ENOSYS: an IORING_OP_SOCKET request would
+//     create a socket without the socket system call this filter sees.
+//   - a 32-bit program's socketcall(SYS_SOCKET) fails with ENOSYS, since
+//     its arguments are in memory a filter cannot read; glibc has used
+//     the direct socket call (checked above) since 2.23.
+//
+// Everything else is allowed: Landlock does the confining.
+func netFilter(a archCalls) ([]unix.SockFilter, error) {
+	var b bpf
+	b.load(offArch)
+	b.jeq(a.native, "", "compat")
+	b.load(offNr)
+	for _, nr := range a.nativeSocket {
+		b.jeq(nr, "socket", "")
+	}
+	for _, nr := range a.nativeURing {
+		b.jeq(nr, "enosys", "")
+	}
+	b.ret(unix.SECCOMP_RET_ALLOW)
+
+	b.label("compat")
+	if a.compat != 0 {
+		b.jeq(a.compat, "", "allow")
+		b.load(offNr)
+		for _, nr := range a.compatSocket {
+			b.jeq(nr, "socket", "")
+		}
+		if a.socketcall != 0 {
+			b.jeq(a.socketcall, "socketcall", "")
+		}
+		for _, nr := range a.compatURing {
+			b.jeq(nr, "enosys", "")
+		}
+	}
+	b.ret(unix.SECCOMP_RET_ALLOW)
+
+	b.label("socketcall")
+	b.load(offArg0)
+	b.jeq(socketcallSoc, "enosys", "allow")
+
+	b.label("socket")
+	b.load(offArg2)
+	b.jeq(ipprotoMPTCP, "", "allow")
+	b.ret(unix.SECCOMP_RET_ERRNO | uint32(unix.EPROTONOSUPPORT))
+
+	b.label("enosys")
+	b.ret(unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS))
+
+	b.label("allow")
+	b.ret(unix.SECCOMP_RET_ALLOW)
+	return b.assemble()
+}
+
+// installNetFilter installs netFilter on the calling thread, which must
+// have no_new_privs set and must be the thread that executes the target.
+func installNetFilter() error {
+	prog, err := netFilter(filterArch)
+	if err != nil {
+		return err
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog)), 0, 0); err != nil {
+		return fmt.Errorf("installing the seccomp network filter: %w", err)
+	}
+	return nil
+}
+
+// bpf assembles a classic BPF program with forward jumps to labels.
+type bpf struct {
+	prog   []unix.SockFilter
+	jumps  []jump
+	labels map[string]int
+}
+
+type jump struct {
+	at     int
+	jt, jf string // "" is the next instruction
+}
+
+func (b *bpf) load(off uint32) {
+	b.prog = append(b.prog, unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: off})
+}
+
+func (b *bpf) jeq(k uint32, jt, jf string) {
+	b.jumps = append(b.jumps, jump{at: len(b.prog), jt: jt, jf: jf})
+	b.prog = append(b.prog, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: k})
+}
+
+func (b *bpf) ret(k uint32) {
+	b.prog = append(b.prog, unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: k})
+}
+
+func (b *bpf) label(name string) {
+	if b.labels == nil {
+		b.labels = make(map[string]int)
+	}
+	b.labels[name] = len(b.prog)
+}
+
+func (b *bpf) assemble() ([]unix.SockFilter, error) {
+	off := func(from int, to string) (uint8, error) {
+		if to == "" {
+			return 0, nil
+		}
+		at, ok := b.labels[to]
+		d := at - from - 1
+		if !ok || d < 0 || d > 255 {
+			return 0, fmt.Errorf("seccomp filter: bad jump to %q", to)
+		}
+		return uint8(d), nil
+	}
+	for _, j := range b.jumps {
+		var err error
+		if b.prog[j.at].Jt, err = off(j.at, j.jt); err != nil {
+			return nil, err
+		}
+		if b.prog[j.at].Jf, err = off(j.at, j.jf); err != nil {
+			return nil, err
+		}
+	}
+	return b.prog, nil
+}
