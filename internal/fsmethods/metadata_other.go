@@ -1,0 +1,5 @@
+//go:build !linux
+
+package fsmethods
+
+func statPath(path string, m *metadata) error { return statFallback(path, m) }
