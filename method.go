@@ -88,6 +88,19 @@ func Typed[P, R any](fn func(ctx context.Context, s *Session, params P) (R, erro
 	}
 }
 
+// AfterReply wraps a handler's result so that then runs right after the
+// answer has been queued, on the handler's goroutine: notifications then
+// sends reach the client after the answer. turn/start uses it to answer
+// with the turn before announcing turn/started, as the reference does.
+func AfterReply(result any, then func()) any {
+	return afterReply{result: result, then: then}
+}
+
+type afterReply struct {
+	result any
+	then   func()
+}
+
 // InvalidRequest returns the -32600 error "Invalid request: <detail>" that
 // the reference sends for params it cannot use.
 func InvalidRequest(detail string) *jsonrpc.Error {

@@ -211,6 +211,10 @@ func (s *Server) removeSession(ss *Session) {
 	s.live.Done()
 }
 
+// NewCallID returns the next id for a server-to-client request. Ids come
+// from one counter per server, starting at 0.
+func (s *Server) NewCallID() int64 { return s.nextCallID.Add(1) - 1 }
+
 // NumSessions returns the number of connected sessions.
 func (s *Server) NumSessions() int {
 	s.mu.Lock()

@@ -499,3 +499,45 @@ func TestManyConnectionsConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestAfterReplyOrdersNotificationsAfterTheAnswer(t *testing.T) {
+	srv := newServer(t, nil, nil)
+	srv.AddMethod(appserver.Method{Name: "start", ParamsOptional: true, Handler: func(ctx context.Context, req *appserver.Request) (any, error) {
+		return appserver.AfterReply(map[string]string{"turn": "t1"}, func() {
+			_ = req.Session.Notify("turn/started", map[string]string{"turn": "t1"})
+		}), nil
+	}})
+	c := connect(t, srv)
+	c.initialize("")
+	wantResult(t, c.call(1, "start", ""), `{"turn":"t1"}`)
+	if n, ok := c.recvMsg().(*jsonrpc.Request); !ok || n.Method != "turn/started" {
+		t.Fatalf("got %#v after the answer, want turn/started", n)
+	}
+}
+
+func TestCallWithIDReachesALaterConnection(t *testing.T) {
+	srv := newServer(t, nil, nil)
+	a := connect(t, srv)
+	a.initialize("")
+	id := srv.NewCallID()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- a.sess.CallWithID(ctx, id, "item/commandExecution/requestApproval", nil, nil) }()
+	if r := a.recvMsg().(*jsonrpc.Request); r.ID != jsonrpc.Int64ID(id) {
+		t.Fatalf("request id %v, want %d", r.ID, id)
+	}
+	cancel() // the first client never answers
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled call: %v", err)
+	}
+	// The same request, same id, on another connection; its answer resolves.
+	b := connect(t, srv)
+	b.initialize("")
+	var got struct{ Decision string }
+	go func() { errc <- b.sess.CallWithID(context.Background(), id, "item/commandExecution/requestApproval", nil, &got) }()
+	r := b.recvMsg().(*jsonrpc.Request)
+	b.send(fmt.Sprintf(`{"id":%s,"result":{"decision":"accept"}}`, r.ID))
+	if err := <-errc; err != nil || got.Decision != "accept" {
+		t.Fatalf("replayed call: %v %+v", err, got)
+	}
+}

@@ -183,11 +183,19 @@ func (s *Session) optedOut(method string) bool {
 // a *jsonrpc.Error. Ids come from one counter per server, starting at 0. If
 // the connection closes first, Call returns ErrConnectionClosed promptly.
 func (s *Session) Call(ctx context.Context, method string, params any, result any) error {
+	return s.CallWithID(ctx, s.server.NewCallID(), method, params, result)
+}
+
+// CallWithID is Call with an id the caller chose from [Server.NewCallID].
+// It exists for requests that must reach a later connection under the same
+// id, such as an approval replayed to a client that resumes its thread:
+// the caller sends the same id on each connection and takes the first
+// answer.
+func (s *Session) CallWithID(ctx context.Context, id int64, method string, params any, result any) error {
 	raw, err := marshalValue(params)
 	if err != nil {
 		return err
 	}
-	id := s.server.nextCallID.Add(1) - 1
 	ch := make(chan *jsonrpc.Response, 1)
 	s.callMu.Lock()
 	select {
@@ -404,6 +412,11 @@ func (s *Session) run(m *Method, req *jsonrpc.Request) {
 	if err != nil {
 		s.replyError(m.Name, req.ID, wireError(err))
 		return
+	}
+	var then func()
+	if ar, ok := result.(afterReply); ok {
+		result, then = ar.result, ar.then
+		defer then()
 	}
 	raw, err := marshalValue(result)
 	if err != nil {
