@@ -90,10 +90,14 @@ func platform() (family, os string) {
 	return family, os
 }
 
-// userAgent formats "<name>/<version> (<os>; <arch>) (<client>; <client version>)".
-// Unlike the reference it leaves out the OS release, which is nobody's
-// business but the server's.
-func userAgent(name, version string, ci ClientInfo) string {
+// userAgent formats "<name>/<protocol> (<os>; <arch>; <name> <version>)
+// (<client>; <client version>)". The version slot carries the Codex
+// protocol version the server speaks, because clients compare it with
+// their own: the Codex terminal client warns that "a background Codex
+// service is running" an older version when it is lower. The server's own
+// version follows in the parenthesis. Unlike the reference it leaves out
+// the OS release, which is nobody's business but the server's.
+func userAgent(name, protocol, version string, ci ClientInfo) string {
 	arch := runtime.GOARCH
 	switch arch {
 	case "amd64":
@@ -101,15 +105,24 @@ func userAgent(name, version string, ci ClientInfo) string {
 	case "arm64":
 		arch = "aarch64"
 	}
+	if protocol == "" {
+		protocol = version
+	}
 	_, os := platform()
 	var b strings.Builder
 	b.WriteString(name)
 	b.WriteByte('/')
-	b.WriteString(version)
+	b.WriteString(protocol)
 	b.WriteString(" (")
 	b.WriteString(os)
 	b.WriteString("; ")
 	b.WriteString(arch)
+	if protocol != version {
+		b.WriteString("; ")
+		b.WriteString(name)
+		b.WriteByte(' ')
+		b.WriteString(version)
+	}
 	b.WriteString(") (")
 	b.WriteString(ci.Name)
 	b.WriteString("; ")

@@ -36,6 +36,10 @@ type ServerOptions struct {
 	// Defaults: "appserver" and "0.0.0".
 	Name    string
 	Version string
+	// ProtocolVersion is the Codex app-server protocol version the server
+	// speaks (such as "0.169.0"); clients compare it with their own, so it
+	// goes in userAgent's version slot. Empty means Version.
+	ProtocolVersion string
 	// StateDir is the server's state directory, answered as codexHome.
 	StateDir string
 	// Logger receives the server's logs. Nil discards them.

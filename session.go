@@ -465,7 +465,7 @@ func (s *Session) initialize(req *jsonrpc.Request) {
 	}
 	family, os := platform()
 	res := InitializeResult{
-		UserAgent:      userAgent(s.server.opts.Name, s.server.opts.Version, ci),
+		UserAgent:      userAgent(s.server.opts.Name, s.server.opts.ProtocolVersion, s.server.opts.Version, ci),
 		CodexHome:      s.server.opts.StateDir,
 		PlatformFamily: family,
 		PlatformOs:     os,

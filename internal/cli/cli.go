@@ -20,6 +20,10 @@ import (
 // initialize's userAgent.
 const Version = "0.1.0"
 
+// ProtocolVersion is the Codex app-server protocol appserver speaks, as
+// observed on codex-cli 0.169.0; see ServerOptions.ProtocolVersion.
+const ProtocolVersion = "0.169.0"
+
 // Main holds what a command run touches outside the process, so tests can
 // run commands in-process.
 type Main struct {

@@ -53,6 +53,10 @@ func (fs *flagSet) repeated(name, valueName, help string, set func(string) error
 	fs.flags = append(fs.flags, &flag{name: name, valueName: valueName, help: help, set: set, repeatable: true})
 }
 
+func (fs *flagSet) repeatedShort(name string, short byte, valueName, help string, set func(string) error) {
+	fs.flags = append(fs.flags, &flag{name: name, short: short, valueName: valueName, help: help, set: set, repeatable: true})
+}
+
 func (fs *flagSet) switchFlag(name, help string, on func()) {
 	fs.flags = append(fs.flags, &flag{name: name, help: help, on: on})
 }

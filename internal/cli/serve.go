@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/appserver-go/appserver"
+	"github.com/appserver-go/appserver/internal/config"
 	"github.com/appserver-go/appserver/internal/connlimit"
 	"github.com/appserver-go/appserver/internal/listen"
 	"github.com/appserver-go/appserver/internal/metrics"
+	"github.com/appserver-go/appserver/internal/pathguard"
 	"github.com/appserver-go/appserver/internal/unixsock"
 	"github.com/appserver-go/appserver/wstransport"
 )
@@ -50,6 +52,10 @@ type serveConfig struct {
 	maxTokenLifetime  time.Duration
 	tlsCert, tlsKey   string
 	metrics           bool
+
+	// The workspace and the agent.
+	overrides      []string // -c key=value
+	workspaceRoots []string
 }
 
 // Defaults of the serve command.
@@ -105,6 +111,17 @@ func (m *Main) serveFlags(cfg *serveConfig) *flagSet {
 	})
 	fs.switchFlag("stdio", "Use stdio as the transport (equivalent to `--listen stdio://`)", func() {
 		cfg.listen = listen.URL{Kind: listen.Stdio}
+	})
+	fs.repeatedShort("config", 'c', "<key=value>", "Override a configuration value that would otherwise be loaded from\n`$APPSERVER_HOME/config.toml`. Use a dotted path (`foo.bar.baz`); the value is parsed as\nTOML, or taken as a string if it does not parse (repeatable)", func(v string) error {
+		cfg.overrides = append(cfg.overrides, v)
+		return nil
+	})
+	fs.repeated("workspace-root", "<DIR>", "Confine fs/* paths, command working directories and sandbox writable roots to this\ndirectory (repeatable; symlinks are resolved). dangerFullAccess is then refused", func(v string) error {
+		if v == "" {
+			return errors.New("expected a directory")
+		}
+		cfg.workspaceRoots = append(cfg.workspaceRoots, v)
+		return nil
 	})
 	cfg.auth.register(fs)
 	fs.value("tls-cert", "<PATH>", "Certificate chain (PEM) for a wss:// listener; reloaded on SIGHUP and when the file changes", func(v string) error {
@@ -233,19 +250,45 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		}
 	}
 
+	conf, err := config.Load(home, cfg.overrides)
+	if err != nil {
+		return err
+	}
+	for _, w := range conf.Warnings {
+		logger.Warn(w, "file", filepath.Join(home, "config.toml"))
+	}
+	guard, err := pathguard.New(cfg.workspaceRoots)
+	if err != nil {
+		return fmt.Errorf("--workspace-root: %w", err)
+	}
+
 	var met *metrics.Metrics
 	srv := appserver.NewServer(&appserver.ServerOptions{
-		Name:        "appserver",
-		Version:     Version,
-		StateDir:    home,
-		Logger:      logger,
-		MaxInFlight: cfg.maxInFlight,
+		Name:            "appserver",
+		Version:         Version,
+		ProtocolVersion: ProtocolVersion,
+		StateDir:        home,
+		Logger:          logger,
+		MaxInFlight:     cfg.maxInFlight,
 		OnRequestDone: func(method string, code int64) {
 			if met != nil {
 				met.RequestDone(method, code)
 			}
 		},
 	})
+	if err := registerWorkspace(srv, &conf.Config, guard, logger); err != nil {
+		return err
+	}
+	engine, store, err := registerAgent(srv, conf, guard, home, m.Getenv, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		engine.Shutdown()
+		if err := store.Close(); err != nil {
+			logger.Error("closing the thread store", "err", err)
+		}
+	}()
 	if cfg.metrics {
 		if cfg.listen.Kind != listen.WebSocket && cfg.listen.Kind != listen.Unix {
 			return errors.New("`--metrics` needs a WebSocket or unix listener to serve /metrics on")
