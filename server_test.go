@@ -534,7 +534,9 @@ func TestCallWithIDReachesALaterConnection(t *testing.T) {
 	b := connect(t, srv)
 	b.initialize("")
 	var got struct{ Decision string }
-	go func() { errc <- b.sess.CallWithID(context.Background(), id, "item/commandExecution/requestApproval", nil, &got) }()
+	go func() {
+		errc <- b.sess.CallWithID(context.Background(), id, "item/commandExecution/requestApproval", nil, &got)
+	}()
 	r := b.recvMsg().(*jsonrpc.Request)
 	b.send(fmt.Sprintf(`{"id":%s,"result":{"decision":"accept"}}`, r.ID))
 	if err := <-errc; err != nil || got.Decision != "accept" {

@@ -9,9 +9,15 @@ import (
 	"syscall"
 
 	"github.com/appserver-go/appserver/internal/cli"
+	"github.com/appserver-go/appserver/internal/sandbox"
 )
 
 func main() {
+	// The sandbox helper: the server re-executes itself to confine a
+	// command before exec'ing it (see internal/sandbox).
+	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperArg {
+		os.Exit(sandbox.Main(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// A second signal after the first one kills the process at once.
 	go func() { <-ctx.Done(); stop() }()

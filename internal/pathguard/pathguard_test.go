@@ -11,9 +11,9 @@ func TestCheck(t *testing.T) {
 	root := t.TempDir()
 	outside := t.TempDir()
 	os.Mkdir(filepath.Join(root, "sub"), 0o755)
-	os.Symlink(outside, filepath.Join(root, "out"))                          // a symlink out of the root
+	os.Symlink(outside, filepath.Join(root, "out"))                            // a symlink out of the root
 	os.Symlink(filepath.Join(outside, "new"), filepath.Join(root, "dangling")) // dangling, pointing out
-	os.Symlink(filepath.Join(root, "sub"), filepath.Join(outside, "in"))     // outside, pointing in
+	os.Symlink(filepath.Join(root, "sub"), filepath.Join(outside, "in"))       // outside, pointing in
 	g, err := New([]string{root})
 	if err != nil {
 		t.Fatal(err)
