@@ -102,8 +102,15 @@ type server struct {
 // process gets SIGTERM when the test ends.
 func start(t *testing.T, env []string, args ...string) *server {
 	t.Helper()
+	return startIn(t, "", env, args...)
+}
+
+// startIn is start with the working directory dir ("" for the test's).
+func startIn(t *testing.T, dir string, env []string, args ...string) *server {
+	t.Helper()
 	home := t.TempDir()
 	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "APPSERVER_HOME="+home)
 	cmd.Env = append(cmd.Env, env...)
 	stderrPipe, err := cmd.StderrPipe()
