@@ -246,6 +246,9 @@ func (e *Engine) loadThread(id string) (*thread, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Nothing runs in a thread that was not loaded: a turn still in
+	// progress in the store was cut by a crash.
+	t.finishInterrupted()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if other, ok := e.loaded[id]; ok {
