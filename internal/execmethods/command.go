@@ -260,7 +260,7 @@ func (m *Methods) commandResize(ctx context.Context, req *appserver.Request) (an
 		return nil, invalidRequest("command/exec process %s has no terminal (tty: false)", strconv.Quote(*p.ProcessID))
 	}
 	if err := r.p.Resize(*p.Size.Rows, *p.Size.Cols); err != nil {
-		return nil, invalidRequest("%v", err)
+		return nil, invalidRequest("%s", procErrText(err))
 	}
 	return struct{}{}, nil
 }

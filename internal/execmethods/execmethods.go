@@ -351,15 +351,32 @@ func (m *Methods) lookup(c *conn, table map[string]*running, name string) *runni
 func writeTo(r *running, data []byte, closeStdin bool) error {
 	if len(data) > 0 {
 		if err := r.p.Write(data); err != nil {
-			return invalidRequest("%v", err)
+			return invalidRequest("%s", procErrText(err))
 		}
 	}
 	if closeStdin {
 		if err := r.p.CloseStdin(); err != nil && !errors.Is(err, procexec.ErrStdinClosed) {
-			return invalidRequest("%v", err)
+			return invalidRequest("%s", procErrText(err))
 		}
 	}
 	return nil
+}
+
+// procErrText words a process-layer error for a client, without the
+// package prefix that means nothing on the wire.
+func procErrText(err error) string {
+	switch {
+	case errors.Is(err, procexec.ErrStdinClosed):
+		return "stdin is already closed"
+	case errors.Is(err, procexec.ErrNoStdin):
+		return "stdin is not open for writing (start the process with streamStdin: true)"
+	case errors.Is(err, procexec.ErrFinished):
+		return "the process has already exited"
+	case errors.Is(err, procexec.ErrNotTTY):
+		return "the process has no terminal (tty: false)"
+	}
+	s, _ := strings.CutPrefix(err.Error(), "procexec: ")
+	return s
 }
 
 // rawIsSet reports whether a JSON field was present and not null.

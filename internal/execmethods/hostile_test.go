@@ -154,13 +154,10 @@ func TestHostileStdin(t *testing.T) {
 	wantResult(t, c.call("command/exec/write", `{"processId":"s","deltaBase64":"","closeStdin":true}`), `{}`)
 	c.waitOutput("command/exec/outputDelta", "processId", "s", "a\nafter-eof\n")
 	wantResult(t, c.call("command/exec/write", `{"processId":"s","closeStdin":true}`), `{}`)
-	r := c.call("command/exec/write", `{"processId":"s","deltaBase64":"YQo="}`)
-	if r.Error == nil || r.Error.Code != -32600 {
-		t.Fatalf("write after closeStdin: %+v %s", r.Error, r.Result)
-	}
+	wantError(t, c.call("command/exec/write", `{"processId":"s","deltaBase64":"YQo="}`), -32600, "stdin is already closed")
 	// Resizing a process without a terminal, and a size out of range.
 	wantError(t, c.call("command/exec/resize", `{"processId":"s","size":{"rows":10,"cols":10}}`), -32600, `command/exec process "s" has no terminal (tty: false)`)
-	r = c.call("command/exec/resize", `{"processId":"s","size":{"rows":70000,"cols":10}}`)
+	r := c.call("command/exec/resize", `{"processId":"s","size":{"rows":70000,"cols":10}}`)
 	if r.Error == nil || r.Error.Code != -32600 {
 		t.Fatalf("rows 70000: %+v %s", r.Error, r.Result)
 	}

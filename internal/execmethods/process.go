@@ -227,7 +227,7 @@ func (m *Methods) processResize(ctx context.Context, req *appserver.Request) (an
 		return nil, invalidRequest("process %s has no terminal (tty: false)", strconv.Quote(*p.ProcessHandle))
 	}
 	if err := r.p.Resize(*p.Size.Rows, *p.Size.Cols); err != nil {
-		return nil, invalidRequest("%v", err)
+		return nil, invalidRequest("%s", procErrText(err))
 	}
 	return struct{}{}, nil
 }
