@@ -277,3 +277,38 @@ func codexBinary(t *testing.T) string {
 	t.Skip("the codex CLI (npm @openai/codex@0.169.0) is not installed; .ci/run installs it")
 	return ""
 }
+
+// TestConfigFile: config.toml and -c overrides as a user meets them. A
+// malformed file or a bad value stops the server at startup with the
+// place that is wrong; an unknown key is a warning; -c wins over the file.
+func TestConfigFile(t *testing.T) {
+	home := t.TempDir()
+	env := []string{"APPSERVER_HOME=" + home}
+	write := func(body string) {
+		if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("model = \n")
+	r := run(t, env, "--listen", "ws://127.0.0.1:0")
+	if r.code != 1 || !strings.Contains(r.stderr, "config.toml: line 1") {
+		t.Errorf("malformed file: %+v", r)
+	}
+	write(`approval_policy = "untrusted"` + "\n")
+	if r = run(t, env, "--listen", "ws://127.0.0.1:0"); r.code != 1 || !strings.Contains(r.stderr, "no longer supported") {
+		t.Errorf("untrusted policy: %+v", r)
+	}
+	write("model = \"from-file\"\nmodel_colour = \"blue\"\n")
+	if r = run(t, env, "-c", "model_provider=nowhere", "--listen", "ws://127.0.0.1:0"); r.code != 1 || !strings.Contains(r.stderr, `model_provider "nowhere" is not defined`) {
+		t.Errorf("-c with an undefined provider: %+v", r)
+	}
+
+	s := start(t, env, "--listen", "ws://127.0.0.1:0", "-c", "model=from-flag")
+	if !strings.Contains(s.stderr.String(), `unknown configuration key \"model_colour\"`) {
+		t.Errorf("no warning for the unknown key:\n%s", s.stderr)
+	}
+	r = run(t, env, "rpc", s.url, "config/read", `{"includeLayers":true}`)
+	if r.code != 0 || !strings.Contains(r.stdout, `"model":"from-flag"`) || !strings.Contains(r.stdout, `"from-file"`) {
+		t.Errorf("config/read: %+v", r)
+	}
+}
