@@ -445,8 +445,15 @@ func (t *thread) broadcastStatus() {
 	_ = t.e.srv.Broadcast("thread/status/changed", map[string]any{"threadId": t.id, "status": st})
 }
 
-// subscribe adds s to the thread's subscribers.
-func (e *Engine) subscribe(t *thread, s *appserver.Session) {
+// subscribe adds s to the thread's subscribers. It reports false when t
+// is no longer the loaded thread (an unload won the race): the caller
+// loads it again.
+func (e *Engine) subscribe(t *thread, s *appserver.Session) bool {
+	e.mu.Lock()
+	if e.loaded[t.id] != t {
+		e.mu.Unlock()
+		return false
+	}
 	t.mu.Lock()
 	t.subscribers[s] = true
 	if t.unloadTimer != nil {
@@ -454,7 +461,6 @@ func (e *Engine) subscribe(t *thread, s *appserver.Session) {
 		t.unloadTimer = nil
 	}
 	t.mu.Unlock()
-	e.mu.Lock()
 	m, ok := e.subs[s]
 	if !ok {
 		m = map[string]bool{}
@@ -465,6 +471,7 @@ func (e *Engine) subscribe(t *thread, s *appserver.Session) {
 	if !ok {
 		s.AfterClose(func() { e.dropSession(s) })
 	}
+	return true
 }
 
 // unsubscribe removes s; the thread may then be unloaded after a while.
@@ -514,19 +521,20 @@ func (e *Engine) maybeUnload(t *thread) {
 }
 
 func (e *Engine) unload(t *thread) {
-	t.mu.Lock()
-	if len(t.subscribers) > 0 || t.active != nil {
-		t.unloadTimer = nil
-		t.mu.Unlock()
-		return
-	}
-	t.unloadTimer = nil
-	t.mu.Unlock()
+	// Both locks, engine first: a subscribe either happens before (and
+	// keeps the thread) or finds it gone and loads it afresh.
 	e.mu.Lock()
-	if e.loaded[t.id] == t {
+	t.mu.Lock()
+	t.unloadTimer = nil
+	removed := len(t.subscribers) == 0 && t.active == nil && e.loaded[t.id] == t
+	if removed {
 		delete(e.loaded, t.id)
 	}
+	t.mu.Unlock()
 	e.mu.Unlock()
+	if !removed {
+		return // already gone (archived, deleted): nothing to announce
+	}
 	_ = e.srv.Broadcast("thread/status/changed", map[string]any{"threadId": t.id, "status": statusNotLoaded()})
 	_ = e.srv.Broadcast("thread/closed", map[string]any{"threadId": t.id})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -198,28 +199,44 @@ func (e *Engine) threadResume(ctx context.Context, req *appserver.Request) (any,
 	if err := req.DecodeParams(&p); err != nil {
 		return nil, err
 	}
-	t, err := e.loadedOrStored(*p.ThreadID)
+	t, err := e.subscribeWith(req.Session, p.settingsParams, func() (*thread, error) { return e.loadedOrStored(*p.ThreadID) })
 	if err != nil {
 		return nil, err
 	}
-	t.mu.Lock()
-	s := t.settings
-	t.finishInterrupted()
-	t.mu.Unlock()
-	if err := e.apply(&s, p.settingsParams, false); err != nil {
-		return nil, err
-	}
-	t.mu.Lock()
-	changed := !jsonEqual(mustJSON(s), mustJSON(t.settings)) || string(s.SandboxRaw) != string(t.settings.SandboxRaw)
-	t.settings = s
-	if changed {
-		_ = t.persist(record{Kind: "settings", Settings: &s})
-	}
-	t.mu.Unlock()
-	e.subscribe(t, req.Session)
 	resp := e.sessionResponse(t, !p.ExcludeTurns)
 	sess := req.Session
 	return appserver.AfterReply(resp, func() { t.replayApprovals(sess) }), nil
+}
+
+// subscribeWith loads a thread, applies a request's settings overrides to
+// it (persisting a change) and subscribes s. If an unload removes the
+// thread between loading and subscribing, it loads it again, so the
+// caller never works on a thread object that is no longer loaded.
+func (e *Engine) subscribeWith(s *appserver.Session, p settingsParams, load func() (*thread, error)) (*thread, error) {
+	for {
+		t, err := load()
+		if err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		t.finishInterrupted()
+		st := t.settings
+		t.mu.Unlock()
+		if err := e.apply(&st, p, false); err != nil {
+			return nil, err
+		}
+		if !e.subscribe(t, s) {
+			continue
+		}
+		t.mu.Lock()
+		changed := !jsonEqual(mustJSON(st), mustJSON(t.settings)) || string(st.SandboxRaw) != string(t.settings.SandboxRaw)
+		t.settings = st
+		if changed {
+			_ = t.persist(record{Kind: "settings", Settings: &st})
+		}
+		t.mu.Unlock()
+		return t, nil
+	}
 }
 
 func jsonEqual(a, b json.RawMessage) bool { return string(a) == string(b) }
@@ -258,6 +275,10 @@ func (e *Engine) threadRead(ctx context.Context, req *appserver.Request) (any, e
 	return map[string]any{"thread": e.threadJSON(m, statusNotLoaded(), false), "readState": readState}, nil
 }
 
+// interactiveSources are the source kinds thread/list selects when the
+// client names none.
+var interactiveSources = []string{"cli", "vscode"}
+
 type threadListParams struct {
 	Archived       *bool           `json:"archived"`
 	Cwd            json.RawMessage `json:"cwd"`
@@ -282,6 +303,11 @@ func (e *Engine) threadList(ctx context.Context, req *appserver.Request) (any, e
 		return empty, nil // no sections (pins) here
 	}
 	q := threadstore.Query{ModelProviders: p.ModelProviders, Sources: p.SourceKinds, SortKey: "created_at"}
+	if len(q.Sources) == 0 {
+		// The schema: "When omitted or empty, defaults to interactive
+		// sources."
+		q.Sources = interactiveSources
+	}
 	if p.Archived != nil {
 		q.Archived = *p.Archived
 	}
@@ -307,12 +333,16 @@ func (e *Engine) threadList(ctx context.Context, req *appserver.Request) (any, e
 			return nil, invalid("unknown sort key %q", *p.SortKey)
 		}
 	}
-	q.Ascending = p.SortDirection != nil && *p.SortDirection == "asc"
+	desc, err := sortDesc(p.SortDirection, true)
+	if err != nil {
+		return nil, err
+	}
+	q.Ascending = !desc
 	if p.Cursor != nil {
 		q.Cursor = *p.Cursor
 	}
-	if p.Limit != nil {
-		q.Limit = *p.Limit
+	if q.Limit, err = pageLimit(p.Limit); err != nil {
+		return nil, err
 	}
 	if len(p.Excluded) > 0 {
 		ex := map[string]bool{}
@@ -352,8 +382,44 @@ func (e *Engine) threadList(ctx context.Context, req *appserver.Request) (any, e
 	return map[string]any{"data": data, "nextCursor": next, "backwardsCursor": back, "readStates": map[string]any{}}, nil
 }
 
+type loadedListParams struct {
+	Cursor *string `json:"cursor"`
+	Limit  *int    `json:"limit"`
+}
+
+// threadLoadedList pages through the loaded thread ids in sorted order.
+// The cursor is the last id of the previous page, so a page continues
+// after it even if that thread has been unloaded since. Without a limit
+// (or with 0) the rest comes in one page, as the schema's "defaults to no
+// limit" says.
 func (e *Engine) threadLoadedList(ctx context.Context, req *appserver.Request) (any, error) {
-	return map[string]any{"data": e.loadedIDs(), "nextCursor": nil}, nil
+	var p loadedListParams
+	if err := req.DecodeParams(&p); err != nil {
+		return nil, err
+	}
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	ids := e.loadedIDs()
+	start := 0
+	if p.Cursor != nil && *p.Cursor != "" {
+		i, found := slices.BinarySearch(ids, *p.Cursor)
+		if found {
+			i++
+		}
+		start = i
+	}
+	end := len(ids)
+	if limit > 0 && start+limit < end {
+		end = start + limit
+	}
+	page := ids[start:end]
+	var next any
+	if end < len(ids) {
+		next = page[len(page)-1]
+	}
+	return map[string]any{"data": page, "nextCursor": next}, nil
 }
 
 func (e *Engine) threadUnsubscribe(ctx context.Context, req *appserver.Request) (any, error) {
@@ -391,28 +457,31 @@ func (e *Engine) setArchived(req *appserver.Request, archived bool) (any, error)
 		m.Archived = archived
 		return nil
 	})
-	if errors.Is(err, threadstore.ErrNotFound) {
-		return nil, invalid("no rollout found for thread id %s", id)
-	}
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, id)
 	}
 	if archived {
-		e.mu.Lock()
-		t := e.loaded[id]
-		e.mu.Unlock()
-		if t != nil {
-			t.mu.Lock()
-			t.meta.Archived = true
-			t.mu.Unlock()
-		}
+		// The reference shuts an archived thread down: it is no longer
+		// loaded, as the thread/status/changed below says.
+		e.unloadNow(id)
 		return appserver.AfterReply(struct{}{}, func() {
 			_ = e.srv.Broadcast("thread/status/changed", map[string]any{"threadId": id, "status": statusNotLoaded()})
 			_ = e.srv.Broadcast("thread/archived", map[string]any{"threadId": id})
 		}), nil
 	}
-	m, _ := e.store.Get(id)
-	j := e.threadJSON(m, statusNotLoaded(), false)
+	var j threadJSON
+	e.mu.Lock()
+	t := e.loaded[id]
+	e.mu.Unlock()
+	if t != nil {
+		t.mu.Lock()
+		t.meta.Archived = false
+		j = t.json(false)
+		t.mu.Unlock()
+	} else {
+		m, _ := e.store.Get(id)
+		j = e.threadJSON(m, statusNotLoaded(), false)
+	}
 	return appserver.AfterReply(map[string]any{"thread": j}, func() {
 		_ = e.srv.Broadcast("thread/unarchived", map[string]any{"threadId": id})
 	}), nil
@@ -424,30 +493,13 @@ func (e *Engine) threadDelete(ctx context.Context, req *appserver.Request) (any,
 		return nil, err
 	}
 	id := *p.ThreadID
-	e.mu.Lock()
-	t := e.loaded[id]
-	e.mu.Unlock()
-	if t != nil {
-		t.mu.Lock()
-		run := t.active
-		t.mu.Unlock()
-		if run != nil {
-			run.cancel(errInterrupted)
-			<-run.done
-		}
-		e.mu.Lock()
-		delete(e.loaded, id)
-		e.mu.Unlock()
-	}
+	t := e.unloadNow(id)
 	err := e.store.Delete(id)
-	if errors.Is(err, threadstore.ErrNotFound) {
-		if t == nil {
-			return nil, invalid("no rollout found for thread id %s", id)
-		}
+	if errors.Is(err, threadstore.ErrNotFound) && t != nil {
 		err = nil // loaded but never materialized
 	}
 	if err != nil {
-		return nil, err
+		return nil, storeError(err, id)
 	}
 	return appserver.AfterReply(struct{}{}, func() {
 		_ = e.srv.Broadcast("thread/deleted", map[string]any{"threadId": id})
@@ -486,10 +538,7 @@ func (e *Engine) threadNameSet(ctx context.Context, req *appserver.Request) (any
 		}
 	}
 	if err := e.store.Update(id, func(m *threadstore.Meta) error { m.Name = stored; return nil }); err != nil {
-		if errors.Is(err, threadstore.ErrNotFound) {
-			return nil, invalid("no rollout found for thread id %s", id)
-		}
-		return nil, err
+		return nil, storeError(err, id)
 	}
 done:
 	return appserver.AfterReply(struct{}{}, func() {
@@ -512,6 +561,9 @@ func (e *Engine) threadFork(ctx context.Context, req *appserver.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
+	// A source loaded from the store only for this is unloaded later, as
+	// after thread/read.
+	defer e.maybeUnload(src)
 	src.mu.Lock()
 	if src.active != nil {
 		src.mu.Unlock()
@@ -555,6 +607,56 @@ func (e *Engine) threadFork(ctx context.Context, req *appserver.Request) (any, e
 	return appserver.AfterReply(resp, func() {
 		_ = e.srv.Broadcast("thread/started", map[string]any{"thread": resp["thread"]})
 	}), nil
+}
+
+// storeError turns a store error about thread id into the reference's
+// -32600 errors; other errors (I/O) stay internal ones.
+func storeError(err error, id string) error {
+	switch {
+	case errors.Is(err, threadstore.ErrNotFound):
+		return invalid("no rollout found for thread id %s", id)
+	case errors.Is(err, threadstore.ErrInvalidID):
+		return invalid("invalid thread id: %s", id)
+	}
+	return err
+}
+
+// unloadNow removes the loaded thread id at once, for thread/archive and
+// thread/delete: its running turn is interrupted and awaited, and its
+// subscribers are forgotten. It returns the thread, or nil if it was not
+// loaded.
+func (e *Engine) unloadNow(id string) *thread {
+	e.mu.Lock()
+	t := e.loaded[id]
+	e.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	run := t.active
+	t.mu.Unlock()
+	if run != nil {
+		run.cancel(errInterrupted)
+		<-run.done
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.loaded[id] == t {
+		delete(e.loaded, id)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for s := range t.subscribers {
+		if m := e.subs[s]; m != nil {
+			delete(m, id)
+		}
+	}
+	clear(t.subscribers)
+	if t.unloadTimer != nil {
+		t.unloadTimer.Stop()
+		t.unloadTimer = nil
+	}
+	return t
 }
 
 // loadedThread returns a loaded thread or the reference's error.
@@ -605,25 +707,10 @@ func (e *Engine) turnStart(ctx context.Context, req *appserver.Request) (any, er
 			// Images and audio are kept in the item but not sent.
 		}
 	}
-	t, err := e.loadedThread(*p.ThreadID)
+	t, err := e.subscribeWith(req.Session, p.settingsParams, func() (*thread, error) { return e.loadedThread(*p.ThreadID) })
 	if err != nil {
 		return nil, err
 	}
-	t.mu.Lock()
-	s := t.settings
-	t.finishInterrupted()
-	t.mu.Unlock()
-	if err := e.apply(&s, p.settingsParams, false); err != nil {
-		return nil, err
-	}
-	t.mu.Lock()
-	changed := string(mustJSON(s)) != string(mustJSON(t.settings)) || string(s.SandboxRaw) != string(t.settings.SandboxRaw)
-	t.settings = s
-	if changed {
-		_ = t.persist(record{Kind: "settings", Settings: &s})
-	}
-	t.mu.Unlock()
-	e.subscribe(t, req.Session)
 	run, err := t.startTurn("agent")
 	if err != nil {
 		return nil, invalid("%v", err)
@@ -676,11 +763,10 @@ func (e *Engine) threadShellCommand(ctx context.Context, req *appserver.Request)
 	if p.Command == nil || strings.TrimSpace(*p.Command) == "" {
 		return nil, invalid("command must not be empty")
 	}
-	t, err := e.loadedThread(*p.ThreadID)
+	t, err := e.subscribeWith(req.Session, settingsParams{}, func() (*thread, error) { return e.loadedThread(*p.ThreadID) })
 	if err != nil {
 		return nil, err
 	}
-	e.subscribe(t, req.Session)
 	run, err := t.startTurn("userShell")
 	if err != nil {
 		return nil, invalid("%v", err)

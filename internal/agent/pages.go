@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/appserver-go/appserver"
 )
@@ -32,6 +33,43 @@ func parseCursor(s, threadID, kind string) (cursor, error) {
 		return c, invalid("invalid cursor")
 	}
 	return c, nil
+}
+
+// sortDesc reads a SortDirection, "asc" or "desc"; def applies when it is
+// absent or null.
+func sortDesc(dir *string, def bool) (bool, error) {
+	if dir == nil {
+		return def, nil
+	}
+	switch *dir {
+	case "asc":
+		return false, nil
+	case "desc":
+		return true, nil
+	}
+	return false, appserver.InvalidRequest(fmt.Sprintf("unknown variant `%s`, expected `asc` or `desc` at `sortDirection`", *dir))
+}
+
+// pageLimit reads a page size, a u32 in the schema: absent means 0, the
+// method's default.
+func pageLimit(limit *int) (int, error) {
+	if limit == nil {
+		return 0, nil
+	}
+	if *limit < 0 {
+		return 0, appserver.InvalidRequest(fmt.Sprintf("invalid value: integer `%d`, expected u32 at `limit`", *limit))
+	}
+	return *limit, nil
+}
+
+// backwardsCursor is a page's backwardsCursor: its first element,
+// included, so that listing from it in the other direction shows that
+// element again; null for an empty page.
+func backwardsCursor(threadID, kind string, ords []int) any {
+	if len(ords) == 0 {
+		return nil
+	}
+	return cursorFor(threadID, kind, ords[0])
 }
 
 func countItems(turns []*turnRecord) int {
@@ -124,10 +162,13 @@ func (e *Engine) threadTurnsList(ctx context.Context, req *appserver.Request) (a
 		}
 		cur = &c
 	}
-	desc := p.SortDirection == nil || *p.SortDirection != "asc"
-	limit := 0
-	if p.Limit != nil {
-		limit = *p.Limit
+	desc, err := sortDesc(p.SortDirection, true) // turns: newest first
+	if err != nil {
+		return nil, err
+	}
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return nil, err
 	}
 	view := "summary"
 	if p.ItemsView != nil {
@@ -145,7 +186,7 @@ func (e *Engine) threadTurnsList(ctx context.Context, req *appserver.Request) (a
 	for _, o := range ords {
 		data = append(data, t.turns[o-1].json(view))
 	}
-	resp := map[string]any{"data": data, "nextCursor": nil, "backwardsCursor": cursorFor(t.id, "turns", len(t.turns))}
+	resp := map[string]any{"data": data, "nextCursor": nil, "backwardsCursor": backwardsCursor(t.id, "turns", ords)}
 	if next > 0 {
 		resp["nextCursor"] = cursorFor(t.id, "turns", next)
 	}
@@ -182,10 +223,18 @@ func (e *Engine) threadItemsList(ctx context.Context, req *appserver.Request) (a
 		}
 		cur = &c
 	}
-	desc := p.SortDirection == nil || *p.SortDirection != "asc"
-	limit := 100
-	if p.Limit != nil {
-		limit = *p.Limit
+	// Items come oldest first unless asked otherwise (the schema:
+	// "defaults to ascending"), unlike turns.
+	desc, err := sortDesc(p.SortDirection, false)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if limit == 0 {
+		limit = 100
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -203,7 +252,7 @@ func (e *Engine) threadItemsList(ctx context.Context, req *appserver.Request) (a
 	for _, o := range ords {
 		data = append(data, all[o-1])
 	}
-	resp := map[string]any{"data": data, "nextCursor": nil, "backwardsCursor": cursorFor(t.id, "items", len(all))}
+	resp := map[string]any{"data": data, "nextCursor": nil, "backwardsCursor": backwardsCursor(t.id, "items", ords)}
 	if next > 0 {
 		resp["nextCursor"] = cursorFor(t.id, "items", next)
 	}
