@@ -60,9 +60,14 @@ func fakeServerMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "fake:", err)
 		return 3
 	}
+	agent, err := newFakeAgent(home)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fake:", err)
+		return 3
+	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	fmt.Fprintf(os.Stderr, "WARNING: some noise first\nappserver (WebSockets)\n  listening on: ws://127.0.0.1:%d\n  readyz: http://127.0.0.1:%d/readyz\n", port, port)
-	err = http.Serve(ln, fakeHandler(strings.TrimSpace(string(tok)), 5))
+	err = http.Serve(ln, fakeHandler(strings.TrimSpace(string(tok)), 5, agent))
 	fmt.Fprintln(os.Stderr, "fake:", err)
 	return 1
 }
@@ -70,8 +75,9 @@ func fakeServerMain(args []string) int {
 // fakeHandler is a tiny app-server: bearer auth at the upgrade, initialize,
 // -32600 for every other method, -32001 for every overloadEvery-th request
 // and for the first initialize of every third connection, with
-// notifications mixed in and both key orders in answers.
-func fakeHandler(token string, overloadEvery int) http.Handler {
+// notifications mixed in and both key orders in answers. agent serves
+// threads and turns.
+func fakeHandler(token string, overloadEvery int, agent *fakeAgent) http.Handler {
 	var conns atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/readyz" {
@@ -98,8 +104,9 @@ func fakeHandler(token string, overloadEvery int) http.Handler {
 				return
 			}
 			var req struct {
-				ID     *int64 `json:"id"`
-				Method string `json:"method"`
+				ID     *int64          `json:"id"`
+				Method string          `json:"method"`
+				Params json.RawMessage `json:"params"`
 			}
 			if json.Unmarshal(b, &req) != nil || req.ID == nil {
 				continue
@@ -118,6 +125,8 @@ func fakeHandler(token string, overloadEvery int) http.Handler {
 				out = `{"method":"remoteControl/status/changed","params":{"status":"disabled"},"emittedAtMs":1}`
 			case !initialized:
 				out = fmt.Sprintf(`{"error":{"code":-32600,"message":"Not initialized"},"id":%d}`, id)
+			case agent.handle(ctx, id, req.Method, req.Params, send):
+				continue
 			default:
 				n++
 				if n%10 == 0 && !send(`{"method":"configWarning","params":{"summary":"id\":1"},"emittedAtMs":2}`) {
@@ -157,7 +166,7 @@ func (s *syncBuffer) String() string {
 
 func startFakeURL(t *testing.T, token string) string {
 	t.Helper()
-	srv := httptest.NewServer(fakeHandler(token, 7))
+	srv := httptest.NewServer(fakeHandler(token, 7, &fakeAgent{}))
 	t.Cleanup(srv.Close)
 	return "ws://" + strings.TrimPrefix(srv.URL, "http://")
 }
@@ -170,6 +179,7 @@ var short = []string{
 	"--rounds", "1", "--duration", "200ms", "--warmup", "50ms", "--settle", "100ms",
 	"--handshakes", "20", "--handshake-clients", "4", "--rpc", "4x4,8x2", "--idle-conns", "40",
 	"--flooders", "2", "--flood-load", "4x4", "--dial-parallel", "4", "--quiet-wait", "0", "--redo", "0",
+	"--deltas", "20", "--delta-gap", "1ms", "--delta-turns", "2", "--threads", "60",
 }
 
 func processGone(pid int) bool {
@@ -223,6 +233,20 @@ func TestEndToEnd(t *testing.T) {
 					t.Errorf("row %q: n/a for server %d", label, i)
 				}
 			}
+		}
+	}
+	// The in-process fake cannot be pointed at the provider: delta-latency
+	// skips it (n/a), and only the started fake has a home to count files in.
+	for _, row := range []struct{ label, proc, inproc string }{
+		{"model text delta to item/agentMessage/delta p50 (ms)", `[0-9.]+`, "n/a"},
+		{"turn/start sent to provider request, median (ms)", `[0-9.]+`, "n/a"},
+		{"RSS per idle thread (KiB)", `-?[0-9.,]+`, `-?[0-9.,]+`},
+		{"of which loaded afterwards (thread/loaded/list)", "60", "60"},
+		{"files written under the server's home per thread", `0\.00`, "n/a"},
+	} {
+		re := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(row.label) + ` \| ` + row.proc + ` \| ` + row.inproc + ` \|`)
+		if !re.MatchString(out) {
+			t.Errorf("row %q: want | %s | %s |", row.label, row.proc, row.inproc)
 		}
 	}
 	if strings.Contains(out, "Errors:") {

@@ -13,7 +13,22 @@
 //   - flood-resilience: the --flood-load request rate while those flooders
 //     run, as a share of the same load without them;
 //   - idle-rss: server VmRSS with no connections and with --idle-conns idle
-//     initialized connections, and the difference per connection.
+//     initialized connections, and the difference per connection;
+//   - delta-latency: on one thread, after a warm-up turn, --delta-turns
+//     turns whose model answer is --deltas text deltas --delta-gap apart;
+//     p50/p99 of the time from the provider flushing a delta to its
+//     item/agentMessage/delta notification arriving here, the same for the
+//     first delta of each turn, and the server's own time before the
+//     provider request and after the provider's last event;
+//   - idle-threads: server VmRSS before and after --threads thread/start {}
+//     calls on one connection, and the difference per thread.
+//
+// The model provider is the tool's own (provider.go): a Responses API
+// server on loopback (--provider-addr) streaming scripted answers. Before
+// starting a server the tool writes {home}/config.toml pointing it there
+// (model "mock-model", provider "mock", approval_policy "never",
+// sandbox_mode "read-only"); a --url server must be configured so by hand,
+// with a fixed --provider-addr, or delta-latency skips it.
 //
 // Servers are either started by the tool (--server NAME=COMMAND: COMMAND is
 // split on spaces, {token_file} and {home} are replaced, CODEX_HOME and
@@ -153,6 +168,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		startupMax = fs.Duration("startup-timeout", 60*time.Second, "how long a server may take to print its banner and be ready")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the bench itself to this file")
 		procs      = fs.Int("procs", 1, "GOMAXPROCS for the bench (0: Go's default); one P keeps its overhead low on a small machine it shares with the server")
+		provAddr   = fs.String("provider-addr", "", "HOST:PORT for the scripted model provider (default 127.0.0.1 on any free port); give it to configure a --url server for delta-latency")
 	)
 	fs.Var(specList{&specs, false}, "server", "NAME=COMMAND: start COMMAND (split on spaces; {token_file} and {home} are replaced); repeatable")
 	fs.Var(specList{&specs, true}, "url", "NAME=ws://HOST:PORT: an already running server (token from --token-env); repeatable")
@@ -171,6 +187,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.QuietWait, "quiet-wait", 30*time.Second, "...but no longer than this (0: do not wait)")
 	fs.Float64Var(&cfg.MaxOthers, "max-others", 0.5, "repeat a measurement during which other processes used more CPU than this (cores)...")
 	fs.IntVar(&cfg.Redo, "redo", 2, "...at most this many times (0: never)")
+	fs.IntVar(&cfg.Deltas, "deltas", 200, "delta-latency: text deltas in each model answer")
+	fs.DurationVar(&cfg.DeltaGap, "delta-gap", 2*time.Millisecond, "delta-latency: time between two deltas")
+	fs.IntVar(&cfg.DeltaTurns, "delta-turns", 5, "delta-latency: measured turns (after one warm-up turn)")
+	fs.IntVar(&cfg.Threads, "threads", 500, "idle-threads: thread/start calls")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: appserver-bench (--server NAME=COMMAND | --url NAME=ws://HOST:PORT --token-env VAR)... [flags]\n\n")
 		fs.PrintDefaults()
@@ -187,6 +207,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := finishConfig(&cfg, *method, *params, *rpcFlag, *floodLoad, *scenarios); err != nil {
 		return err
+	}
+	cfg.ProviderFixed = *provAddr != ""
+	if !cfg.ProviderFixed {
+		*provAddr = "127.0.0.1:0"
 	}
 	log := newLogger(stderr)
 	if *procs > 0 {
@@ -216,6 +240,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(tokenFile, []byte(serverToken+"\n"), 0o600); err != nil {
 		return err
 	}
+	cfg.WorkDir = filepath.Join(tmp, "work")
+	if err := os.Mkdir(cfg.WorkDir, 0o700); err != nil {
+		return err
+	}
+	prov, err := startProvider(*provAddr, cfg.Deltas, cfg.DeltaGap, time.Now())
+	if err != nil {
+		return err
+	}
+	defer prov.Close()
+	log.printf("model provider at %s", prov.URL())
 	var targets []*target
 	wrong := map[string]string{}
 	for i, sp := range specs {
@@ -225,6 +259,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		} else {
 			home := filepath.Join(tmp, fmt.Sprintf("home-%d", i))
 			if err = os.Mkdir(home, 0o700); err != nil {
+				return err
+			}
+			if err = prov.writeConfig(home); err != nil {
 				return err
 			}
 			var argv []string
@@ -263,7 +300,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	r := &runner{cfg: cfg, targets: targets, log: log.printf, wrong: wrong, results: map[string]map[string][]float64{}}
+	r := &runner{cfg: cfg, targets: targets, log: log.printf, wrong: wrong, prov: prov, results: map[string]map[string][]float64{}}
 	var all []measurement
 	began := time.Now()
 rounds:
@@ -319,6 +356,9 @@ func finishConfig(cfg *config, method, params, rpcFlag, floodLoad, scenarios str
 	if cfg.Rounds < 1 || cfg.Duration <= 0 || cfg.Handshakes < 1 || cfg.HandshakeClients < 1 ||
 		cfg.IdleConns < 1 || cfg.Flooders < 1 || cfg.DialParallel < 1 || cfg.Warmup < 0 || cfg.Settle < 0 {
 		return errors.New("--rounds, --duration, --handshakes, --handshake-clients, --idle-conns, --flooders and --dial-parallel must be positive")
+	}
+	if cfg.Deltas < 1 || cfg.DeltaGap < 0 || cfg.DeltaTurns < 1 || cfg.Threads < 1 {
+		return errors.New("--deltas, --delta-turns and --threads must be positive, --delta-gap not negative")
 	}
 	for s := range strings.SplitSeq(rpcFlag, ",") {
 		if strings.TrimSpace(s) == "" {

@@ -96,6 +96,24 @@ func rowDefs(cfg config) []rowDef {
 				rowDef{Key: "idle.rss0_mib", Label: "RSS idle after load, no connections (MiB)", Prec: 1},
 				rowDef{Key: "idle.rssN_mib", Label: "RSS with " + n + " idle connections (MiB)", Prec: 1},
 				rowDef{Key: "idle.kib_per_conn", Label: "RSS per idle connection (KiB)", Prec: 1})
+		case "delta-latency":
+			n := strconv.Itoa(cfg.Deltas)
+			add(rowDef{Key: "delta.p50_ms", Label: "model text delta to item/agentMessage/delta p50 (ms)", Prec: 3},
+				rowDef{Key: "delta.p99_ms", Label: "model text delta to item/agentMessage/delta p99 (ms)", Prec: 3},
+				rowDef{Key: "delta.max_ms", Label: "model text delta to item/agentMessage/delta max (ms)", Prec: 2},
+				rowDef{Key: "delta.first_ms", Label: "first delta of a turn to its notification, median (ms)", Prec: 2},
+				rowDef{Key: "delta.missing", Label: "deltas never notified, of " + n + " per turn (total)", Agg: aggTotal, HideIfZero: true},
+				rowDef{Key: "delta.turn_start_ms", Label: "turn/start sent to provider request, median (ms)", Prec: 1},
+				rowDef{Key: "delta.turn_end_ms", Label: "response.completed to turn/completed, median (ms)", Prec: 1})
+		case "idle-threads":
+			n := strconv.Itoa(cfg.Threads)
+			add(rowDef{Key: "threads.rss0_mib", Label: "RSS before idle threads, one connection (MiB)", Prec: 1},
+				rowDef{Key: "threads.rssN_mib", Label: "RSS after " + n + " more thread/start {} (MiB)", Prec: 1},
+				rowDef{Key: "threads.kib_per_thread", Label: "RSS per idle thread (KiB)", Prec: 1},
+				rowDef{Key: "threads.start_p50_ms", Label: "thread/start latency p50, one at a time (ms)", Prec: 2},
+				rowDef{Key: "threads.start_p99_ms", Label: "thread/start latency p99, one at a time (ms)", Prec: 2},
+				rowDef{Key: "threads.loaded", Label: "of which loaded afterwards (thread/loaded/list)"},
+				rowDef{Key: "threads.files_per_thread", Label: "files written under the server's home per thread", Prec: 2})
 		}
 	}
 	// Where the load generator's own CPU use can be checked.
@@ -117,6 +135,11 @@ func rowDefs(cfg config) []rowDef {
 		case "flood-resilience":
 			add(rowDef{Key: "flood.server_cpu", Label: "server CPU during flood + load (cores)", Prec: 2},
 				rowDef{Key: "flood.client_cpu", Label: "bench CPU during flood + load (cores)", Prec: 2})
+		case "delta-latency":
+			add(rowDef{Key: "delta.server_cpu", Label: "server CPU while streaming deltas (cores)", Prec: 2},
+				rowDef{Key: "delta.client_cpu", Label: "bench CPU while streaming deltas (cores)", Prec: 2})
+		case "idle-threads":
+			add(rowDef{Key: "threads.server_cpu_ms", Label: "server CPU per thread/start (ms)", Prec: 2})
 		}
 	}
 	return rows
@@ -374,6 +397,7 @@ func (r *report) writeJSON(path string) error {
 			"rpc": shapes(r.Cfg.RPC), "idle_conns": r.Cfg.IdleConns, "flooders": r.Cfg.Flooders,
 			"flood_load": r.Cfg.FloodLoad.String(), "scenarios": r.Cfg.Scenarios, "method": r.Method, "params": r.Params,
 			"batch_writes": r.Cfg.BatchWrites, "max_others": r.Cfg.MaxOthers, "redo": r.Cfg.Redo, "quiet_cores": r.Cfg.QuietCores, "quiet_wait_s": r.Cfg.QuietWait.Seconds(), "dial_parallel": r.Cfg.DialParallel,
+			"deltas": r.Cfg.Deltas, "delta_gap_ms": ms(r.Cfg.DeltaGap), "delta_turns": r.Cfg.DeltaTurns, "threads": r.Cfg.Threads,
 		},
 		Summary: map[string]map[string]metric{},
 		Startup: map[string]jnum{},
@@ -391,7 +415,7 @@ func (r *report) writeJSON(path string) error {
 		slices.Sort(keys)
 		for _, k := range keys {
 			agg, val := "median", median(r.Results[t.Name][k])
-			if strings.HasSuffix(k, "failures") || strings.HasSuffix(k, "retries") || strings.HasSuffix(k, "non401") {
+			if strings.HasSuffix(k, "failures") || strings.HasSuffix(k, "retries") || strings.HasSuffix(k, "non401") || strings.HasSuffix(k, "missing") {
 				agg, val = "total", sum(r.Results[t.Name][k])
 			}
 			sm[k] = metric{Value: jnum(val), Agg: agg, PerRound: jnums(r.Results[t.Name][k])}

@@ -12,10 +12,12 @@ import (
 	"time"
 )
 
-// Scenario names, in the order they run within a round. idle-rss runs last
-// so that its idle reading comes after the other scenarios have loaded the
-// server.
-var scenarioOrder = []string{"handshake", "handshake-rate", "rpc", "reject-flood", "flood-resilience", "idle-rss"}
+// Scenario names, in the order they run within a round. idle-rss runs after
+// the request loads so that its idle reading comes after they have loaded
+// the server; the agent scenarios come last because the threads they start
+// stay loaded, and idle-rss (in the first round at least) should not count
+// them.
+var scenarioOrder = []string{"handshake", "handshake-rate", "rpc", "reject-flood", "flood-resilience", "idle-rss", "delta-latency", "idle-threads"}
 
 // shape is a request load: connections x pipelining depth.
 type shape struct{ Conns, Depth int }
@@ -52,6 +54,14 @@ type config struct {
 	Redo             int           // at most this many times
 	Scenarios        []string
 	suffix           []byte // request tail: method and params
+
+	// Agent scenarios.
+	Deltas        int           // text deltas per provider answer
+	DeltaGap      time.Duration // between two deltas
+	DeltaTurns    int           // measured turns per delta-latency run
+	Threads       int           // thread/start calls per idle-threads run
+	ProviderFixed bool          // --provider-addr was given: --url servers may be configured for it
+	WorkDir       string        // an empty directory, the cwd of delta-latency's threads
 }
 
 // measurement is what one scenario on one target in one round produced.
@@ -184,6 +194,7 @@ type runner struct {
 	targets []*target
 	log     func(format string, args ...any)
 	wrong   map[string]string // target name -> wrong token of the same length
+	prov    *provider         // the scripted model provider of the agent scenarios
 
 	mu      sync.Mutex
 	results map[string]map[string][]float64 // server -> metric -> value per round (NaN = none)
@@ -321,6 +332,10 @@ func (r *runner) run(ctx context.Context, name string, t *target, round int) mea
 			err = r.rejectFlood(ctx, t, &m)
 		case "flood-resilience":
 			err = r.floodResilience(ctx, t, &m)
+		case "delta-latency":
+			err = r.deltaLatency(ctx, t, &m)
+		case "idle-threads":
+			err = r.idleThreads(ctx, t, &m)
 		default:
 			err = fmt.Errorf("unknown scenario %q", name)
 		}

@@ -29,6 +29,7 @@ type target struct {
 	PID     int      // the process we started (its process group), or --pid
 	RSSPID  int      // the process whose RSS and CPU are read; 0 = unknown
 	Started bool     // started by this tool
+	Home    string   // CODEX_HOME and APPSERVER_HOME of a started server
 
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when the started process exits
@@ -100,7 +101,7 @@ func envWith(env []string, kv ...string) []string {
 // APPSERVER_HOME set to home, waits for the banner on stderr and for
 // /readyz to answer 200.
 func startServer(ctx context.Context, name string, argv []string, home, token string, timeout time.Duration) (*target, error) {
-	t := &target{Name: name, Argv: argv, Token: token, Started: true, exited: make(chan struct{})}
+	t := &target{Name: name, Argv: argv, Token: token, Started: true, Home: home, exited: make(chan struct{})}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = envWith(os.Environ(), "CODEX_HOME", home, "APPSERVER_HOME", home)
 	cmd.Dir, _ = os.Getwd()
@@ -276,7 +277,11 @@ func stopAll(grace time.Duration) {
 
 // ---- /proc helpers ----
 
-// procStat returns the process group id and utime+stime (clock ticks) of pid.
+// procStat returns the process group id of pid and the CPU time (clock
+// ticks) used by it and by the children it has reaped: utime + stime +
+// cutime + cstime. The children count because they are the server's work:
+// the reference starts a login shell for every new thread (its shell
+// snapshot), which would otherwise show up as other processes' noise.
 func procStat(pid int) (pgid int, ticks uint64, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -288,19 +293,23 @@ func procStat(pid int) (pgid int, ticks uint64, err error) {
 		return 0, 0, errors.New("malformed stat")
 	}
 	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); pgrp is field 5, utime 14, stime 15.
-	if len(f) < 13 {
+	// f[0] is field 3 (state); pgrp is field 5, utime 14, stime 15,
+	// cutime 16, cstime 17.
+	if len(f) < 15 {
 		return 0, 0, errors.New("short stat")
 	}
 	pgid, _ = strconv.Atoi(f[2])
-	ut, _ := strconv.ParseUint(f[11], 10, 64)
-	st, _ := strconv.ParseUint(f[12], 10, 64)
-	return pgid, ut + st, nil
+	for _, v := range f[11:15] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		ticks += n
+	}
+	return pgid, ticks, nil
 }
 
 const clockTicks = 100 // USER_HZ on Linux
 
-// cpuSeconds returns the CPU time used so far by pid (all its threads).
+// cpuSeconds returns the CPU time used so far by pid (all its threads) and
+// its reaped children.
 func cpuSeconds(pid int) (float64, bool) {
 	if pid <= 0 {
 		return 0, false
