@@ -247,7 +247,7 @@ func truncateOutput(s string, max int) string {
 // runUserShell runs thread/shellCommand as a turn of its own.
 func (r *turnRun) runUserShell(cmd string, timeoutMs int64) {
 	if err := r.begin(); err != nil {
-		r.end("failed", &turnError{Message: "persisting the turn: " + err.Error()})
+		r.fail(&turnError{Message: "persisting the turn: " + err.Error()})
 		return
 	}
 	r.runShell("call_"+newID(), cmd, shellArgs{TimeoutMs: timeoutMs}, "userShell", responses.Item{})

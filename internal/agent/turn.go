@@ -121,7 +121,7 @@ func (r *turnRun) itemStarted(item any, startedAt int64) {
 func (r *turnRun) runAgent(input []json.RawMessage, texts []string, clientID *string) {
 	t := r.t
 	if err := r.begin(); err != nil {
-		r.end("failed", &turnError{Message: "persisting the turn: " + err.Error()})
+		r.fail(&turnError{Message: "persisting the turn: " + err.Error()})
 		return
 	}
 	// The user's message.
@@ -131,46 +131,91 @@ func (r *turnRun) runAgent(input []json.RawMessage, texts []string, clientID *st
 	user.CompletedAtMs = ptr(started)
 	prompt := strings.Join(texts, "\n")
 	if err := r.addItem(user, started, started, responses.UserText(prompt)); err != nil {
-		r.end("failed", &turnError{Message: "persisting the user message: " + err.Error()})
+		r.fail(&turnError{Message: "persisting the user message: " + err.Error()})
 		return
 	}
 	t.touch(previewOf(prompt))
 
 	for step := 0; ; step++ {
 		if step >= maxSteps {
-			r.end("failed", &turnError{Message: fmt.Sprintf("the model called tools %d times in one turn; stopping", maxSteps)})
+			r.fail(&turnError{Message: fmt.Sprintf("the model called tools %d times in one turn; stopping", maxSteps)})
 			return
 		}
-		calls, err := r.respond()
+		calls, usage, err := r.respond()
 		if err != nil {
 			if r.interrupted() {
 				r.end("interrupted", nil)
 				return
 			}
-			r.end("failed", &turnError{Message: err.Error()})
+			terr := &turnError{Message: err.Error()}
+			var pe *providerError
+			if errors.As(err, &pe) {
+				terr = pe.terr
+			}
+			r.fail(terr)
+			return
+		}
+		for _, c := range calls {
+			r.toolCall(c)
+			if r.interrupted() {
+				break
+			}
+		}
+		// As on the reference, a response's token usage is announced after
+		// the tool calls it asked for have run.
+		if usage != nil {
+			r.announceUsage(*usage)
+		}
+		if r.interrupted() {
+			r.end("interrupted", nil)
 			return
 		}
 		if len(calls) == 0 {
 			r.end("completed", nil)
 			return
 		}
-		for _, c := range calls {
-			out := r.toolCall(c)
-			if r.interrupted() {
-				r.end("interrupted", nil)
-				return
-			}
-			_ = out
-		}
 	}
+}
+
+// fail ends the turn as failed. The client first hears why in an error
+// notification with willRetry false, as from the reference; turn.error
+// carries the same error.
+func (r *turnRun) fail(terr *turnError) {
+	r.t.notify("error", map[string]any{"threadId": r.t.id, "turnId": r.id, "willRetry": false, "error": terr})
+	r.end("failed", terr)
+}
+
+// providerError is a model provider failure the turn gives up on.
+type providerError struct{ terr *turnError }
+
+func (e *providerError) Error() string { return e.terr.Message }
+
+// giveUp describes a provider failure for turn.error; exhausted reports
+// that it was retryable but the retries ran out.
+func giveUp(err error, exhausted bool) *providerError {
+	var info any = "other"
+	var se *responses.StatusError
+	switch {
+	case exhausted:
+		info = map[string]any{"responseTooManyFailedAttempts": map[string]any{"httpStatusCode": statusCode(err)}}
+	case !errors.As(err, &se):
+	case se.StatusCode == 401:
+		info = "unauthorized"
+	case se.StatusCode >= 500:
+		info = "internalServerError"
+	case se.StatusCode >= 400:
+		info = "badRequest"
+	}
+	return &providerError{&turnError{Message: providerMessage(err), CodexErrorInfo: mustJSON(info)}}
 }
 
 // maxSteps bounds model round trips in one turn.
 const maxSteps = 64
 
 // respond runs one model request with retries and returns the tool calls
-// of its answer.
-func (r *turnRun) respond() ([]responses.OutputItem, error) {
+// of its answer and its token usage, if it reported any: already counted,
+// not yet announced. A failure the turn gives up on is a *providerError.
+func (r *turnRun) respond() ([]responses.OutputItem, *tokenUsage, error) {
 	t := r.t
 	t.mu.Lock()
 	s := t.settings
@@ -183,20 +228,19 @@ func (r *turnRun) respond() ([]responses.OutputItem, error) {
 	t.mu.Unlock()
 	client, err := t.e.client(s.ModelProvider)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for retry := 0; ; retry++ {
-		calls, emitted, err := r.stream(client, req)
+		calls, usage, err := r.stream(client, req)
 		if err == nil {
-			return calls, nil
+			return calls, usage, nil
 		}
 		if r.interrupted() {
-			return nil, context.Cause(r.ctx)
+			return nil, nil, context.Cause(r.ctx)
 		}
 		if !responses.Retryable(err) || retry >= responses.MaxRetries {
-			return nil, errors.New(providerMessage(err))
+			return nil, nil, giveUp(err, responses.Retryable(err))
 		}
-		_ = emitted
 		t.notify("error", map[string]any{
 			"threadId": t.id, "turnId": r.id, "willRetry": true,
 			"error": map[string]any{
@@ -209,19 +253,20 @@ func (r *turnRun) respond() ([]responses.OutputItem, error) {
 		select {
 		case <-time.After(responses.Backoff(retry+1, responses.RetryAfter(err))):
 		case <-r.ctx.Done():
-			return nil, context.Cause(r.ctx)
+			return nil, nil, context.Cause(r.ctx)
 		}
 	}
 }
 
-// stream runs one attempt. emitted reports whether it showed the client
-// any output; a message cut short by a failure is completed with what
-// arrived, so the client never sees an item that never ends.
-func (r *turnRun) stream(client *responses.Client, req *responses.Request) (calls []responses.OutputItem, emitted bool, err error) {
+// stream runs one attempt and returns the answer's tool calls and its
+// token usage (counted, not announced). A message cut short by a failure
+// is completed with what arrived, so the client never sees an item that
+// never ends.
+func (r *turnRun) stream(client *responses.Client, req *responses.Request) (calls []responses.OutputItem, usage *tokenUsage, err error) {
 	t := r.t
 	st, err := client.Stream(r.ctx, req)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	defer st.Close()
 	messages := map[string]*agentMessageItem{}
@@ -249,7 +294,6 @@ func (r *turnRun) stream(client *responses.Client, req *responses.Request) (call
 		messages[id] = m
 		order = append(order, id)
 		r.itemStarted(m, m.StartedAtMs)
-		emitted = true
 		return m
 	}
 	for {
@@ -259,7 +303,7 @@ func (r *turnRun) stream(client *responses.Client, req *responses.Request) (call
 		}
 		if err != nil {
 			finishPartial()
-			return nil, emitted, err
+			return nil, nil, err
 		}
 		switch ev := ev.(type) {
 		case responses.TextDelta:
@@ -275,7 +319,7 @@ func (r *turnRun) stream(client *responses.Client, req *responses.Request) (call
 				hist := append(pendingHistory, ev.Item.Input())
 				pendingHistory = nil
 				if err := r.addItem(m, m.StartedAtMs, *m.CompletedAtMs, hist...); err != nil {
-					return nil, emitted, err
+					return nil, nil, err
 				}
 			case responses.TypeFunctionCall:
 				calls = append(calls, ev.Item)
@@ -285,12 +329,12 @@ func (r *turnRun) stream(client *responses.Client, req *responses.Request) (call
 				pendingHistory = append(pendingHistory, ev.Item.Input())
 			}
 		case responses.Completed:
-			r.addUsage(ev.Usage)
+			usage = ptr(r.account(ev.Usage))
 		case responses.Incomplete:
-			r.addUsage(ev.Usage)
+			usage = ptr(r.account(ev.Usage))
 		case responses.Failed:
 			finishPartial()
-			return nil, emitted, ev
+			return nil, nil, ev
 		}
 	}
 	finishPartial()
@@ -299,17 +343,26 @@ func (r *turnRun) stream(client *responses.Client, req *responses.Request) (call
 		t.history = append(t.history, pendingHistory...)
 		t.mu.Unlock()
 	}
-	return calls, emitted, nil
+	return calls, usage, nil
 }
 
-// addUsage accounts a response's tokens and announces them.
-func (r *turnRun) addUsage(u responses.Usage) {
+// account adds a response's tokens to the turn's and the thread's totals
+// and returns them as the protocol's breakdown.
+func (r *turnRun) account(u responses.Usage) tokenUsage {
 	t := r.t
 	last := tokenUsage{InputTokens: u.InputTokens, CachedInputTokens: u.CachedInputTokens, OutputTokens: u.OutputTokens,
 		ReasoningOutputTokens: u.ReasoningOutputTokens, TotalTokens: u.TotalTokens}
 	t.mu.Lock()
 	r.usage.add(last)
 	t.usage.add(last)
+	t.mu.Unlock()
+	return last
+}
+
+// announceUsage sends thread/tokenUsage/updated for the last response.
+func (r *turnRun) announceUsage(last tokenUsage) {
+	t := r.t
+	t.mu.Lock()
 	total := t.usage
 	t.mu.Unlock()
 	t.notify("thread/tokenUsage/updated", map[string]any{
