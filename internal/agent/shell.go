@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,10 +106,10 @@ func (r *turnRun) runShell(itemID, cmd string, args shellArgs, source string, ca
 	t.mu.Unlock()
 	cwd := s.Cwd
 	if args.Workdir != "" {
-		if strings.HasPrefix(args.Workdir, "/") {
-			cwd = args.Workdir
+		if filepath.IsAbs(args.Workdir) {
+			cwd = filepath.Clean(args.Workdir)
 		} else {
-			cwd = s.Cwd + "/" + args.Workdir
+			cwd = filepath.Join(s.Cwd, args.Workdir)
 		}
 	}
 	display := "/bin/bash -lc " + shellQuote(cmd)
@@ -179,6 +180,13 @@ func (r *turnRun) runShell(itemID, cmd string, args shellArgs, source string, ca
 	}
 	if t.e.opts.Guard.Confined() && policy.Kind == sandbox.DangerFullAccess {
 		policy = s.Sandbox
+	}
+	// The model chooses the workdir: under --workspace-root it must stay
+	// inside the roots, as a client's command cwd must.
+	if _, err := t.e.opts.Guard.Check(cwd); err != nil {
+		out := "workdir: " + err.Error()
+		finish("failed", out, ptr(-1), toModel(out)...)
+		return out, -1
 	}
 	if err := policy.Check(t.e.opts.Support); err != nil {
 		out := err.Error()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appserver-go/appserver/internal/pathguard"
 	"github.com/appserver-go/appserver/internal/responses"
 	"github.com/appserver-go/appserver/internal/responses/responsestest"
 	"github.com/appserver-go/appserver/jsonrpc"
@@ -727,5 +728,36 @@ func TestToolCallTurnOrder(t *testing.T) {
 	}
 	if out, _ := modelOutput(reqs[1], "call_1"); !strings.Contains(out, "Exit code: 0") || !strings.HasSuffix(out, "hi\n") {
 		t.Errorf("the model got %q", out)
+	}
+}
+
+// TestShellToolWorkdirConfined: under --workspace-root the model cannot
+// run a command in a directory outside the roots by naming it as workdir.
+func TestShellToolWorkdirConfined(t *testing.T) {
+	e := newEnv(t, "", `approval_policy="never"`)
+	guard, err := pathguard.New([]string{e.home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.eng.opts.Guard = guard
+	os.Mkdir(filepath.Join(e.home, "sub"), 0o755)
+	e.model.Push(
+		responsestest.ToolCall("call_out", "shell", `{"command":"pwd","workdir":"/etc"}`),
+		responsestest.ToolCall("call_in", "shell", `{"command":"pwd","workdir":"sub"}`),
+		responsestest.Text("ok"),
+	)
+	c := e.connect()
+	id := c.startThread()
+	c.call("turn/start", `{"threadId":"`+id+`","input":[{"type":"text","text":"go"}]}`)
+	c.until("turn/completed")
+	reqs := e.model.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("%d model requests", len(reqs))
+	}
+	if out := reqs[1].LastInput().Output; !strings.Contains(out, "outside the workspace roots") {
+		t.Errorf("workdir /etc: the model got %q", out)
+	}
+	if out := reqs[2].LastInput().Output; !strings.Contains(out, filepath.Join(e.home, "sub")) {
+		t.Errorf("workdir sub: the model got %q", out)
 	}
 }
