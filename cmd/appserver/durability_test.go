@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,25 +119,12 @@ func TestSIGKILLKeepsAcknowledgedItems(t *testing.T) {
 		}
 		return responsestest.Slow(20*time.Millisecond, responsestest.Text(words...))
 	})
-	config := `model = "mock-model"
-model_provider = "mock"
-approval_policy = "never"
-sandbox_mode = "read-only"
-
-[model_providers.mock]
-name = "Mock"
-base_url = "` + model.URL() + `"
-wire_api = "responses"
-requires_openai_auth = false
-`
 	// Kill after the n-th item/completed (user message, first command,
 	// second command), or after the 5th delta of the final answer.
 	for _, killAt := range []string{"completed:1", "completed:2", "completed:3", "delta:5"} {
 		t.Run(killAt, func(t *testing.T) {
 			home := t.TempDir()
-			if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(config), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			writeMockConfig(t, home, model.URL(), "never")
 			s := startStdio(t, home)
 			var thread struct {
 				Thread struct{ ID string }

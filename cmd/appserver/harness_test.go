@@ -203,3 +203,24 @@ func (s *server) stop(t *testing.T) int {
 	}
 	return s.code
 }
+
+// writeMockConfig writes home/config.toml for the scripted model provider
+// at base (its base_url) with approval policy policy and a read-only
+// sandbox, as the end-to-end tests use it.
+func writeMockConfig(t *testing.T, home, base, policy string) {
+	t.Helper()
+	config := `model = "mock-model"
+model_provider = "mock"
+approval_policy = "` + policy + `"
+sandbox_mode = "read-only"
+
+[model_providers.mock]
+name = "Mock"
+base_url = "` + base + `"
+wire_api = "responses"
+requires_openai_auth = false
+`
+	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -120,20 +120,7 @@ func TestCodexTUI(t *testing.T) {
 	defer stopMock()
 
 	home, work := t.TempDir(), t.TempDir()
-	config := `model = "mock-model"
-model_provider = "mock"
-approval_policy = "on-request"
-sandbox_mode = "read-only"
-
-[model_providers.mock]
-name = "Mock"
-base_url = "` + base + `"
-wire_api = "responses"
-requires_openai_auth = false
-`
-	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeMockConfig(t, home, base, "on-request")
 	tokenFile := filepath.Join(home, "tok")
 	env := []string{"APPSERVER_HOME=" + home}
 	if r := run(t, env, "token", "create", "--file", tokenFile); r.code != 0 {
