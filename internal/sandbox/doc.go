@@ -66,8 +66,12 @@
 //
 // Always, for readOnly and workspaceWrite: the command runs with no
 // capabilities, even as root (root could otherwise load a kernel module
-// or reboot, which no file rule stops), and, from ABI 6, cannot signal
-// processes outside its sandbox, such as the server.
+// or reboot, which no file rule stops), from ABI 6 cannot signal
+// processes outside its sandbox, such as the server, and, where seccomp
+// is available, cannot change another process's resource limits
+// (prlimit64 with a pid and a new limit fails with EPERM): Landlock has no
+// hook for prlimit, and a command could otherwise set the server's
+// RLIMIT_NOFILE to nothing.
 //
 // dangerFullAccess: nothing; the command runs as the server does.
 //

@@ -15,3 +15,7 @@ const haveMPTCPFilter = false
 func installNetFilter() error {
 	return errors.New("no Multipath TCP filter on " + runtime.GOARCH)
 }
+
+func installLimitFilter() error {
+	return errors.New("no seccomp filters on " + runtime.GOARCH)
+}

@@ -104,8 +104,8 @@ func Main(args []string) int {
 }
 
 // confine applies p to the process: no capabilities for the target, then
-// Landlock on every thread (which sets no_new_privs), then the network
-// filter on this thread.
+// Landlock on every thread (which sets no_new_privs), then the seccomp
+// filters (network, resource limits) on this thread.
 func confine(p Policy, s Support, env []string) error {
 	if err := dropCapabilities(); err != nil {
 		return err
@@ -121,6 +121,13 @@ func confine(p Policy, s Support, env []string) error {
 	}
 	if !p.NetworkAccess {
 		if err := installNetFilter(); err != nil {
+			return err
+		}
+	}
+	// Where seccomp exists, also keep the command from lowering the
+	// server's resource limits (Landlock does not cover prlimit).
+	if s.Seccomp && haveMPTCPFilter {
+		if err := installLimitFilter(); err != nil {
 			return err
 		}
 	}

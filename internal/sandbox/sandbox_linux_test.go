@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/appserver-go/appserver/internal/sandbox"
 )
@@ -427,6 +428,36 @@ func TestScopes(t *testing.T) {
 	}()
 	mustFail(t, "abstract socket, no network", probe(t, sandbox.Policy{}, "abstract", name), "operation not permitted")
 	mustSucceed(t, "abstract socket, network", probe(t, sandbox.Policy{NetworkAccess: true}, "abstract", name))
+}
+
+// TestResourceLimits: a confined command cannot lower the server's
+// resource limits (Landlock has no hook for prlimit; a seccomp filter
+// refuses it), but may set its own.
+func TestResourceLimits(t *testing.T) {
+	t.Parallel()
+	if !sandbox.Probe().Seccomp {
+		t.Skip("no seccomp")
+	}
+	var before unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &before); err != nil {
+		t.Fatal(err)
+	}
+	pid := strconv.Itoa(os.Getpid())
+	for _, p := range []sandbox.Policy{{}, {NetworkAccess: true}} {
+		mustFail(t, "lower the server's limit", run(t, p, nil, "prlimit", "--pid", pid, "--nofile=3:3"), "Operation not permitted")
+		mustSucceed(t, "read the server's limits", run(t, p, nil, "prlimit", "--pid", pid, "--nofile"))
+		mustSucceed(t, "lower its own limit", sh(t, p, nil, `ulimit -n 64 && [ "$(ulimit -n)" = 64 ]`))
+	}
+	var after unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Fatalf("the server's RLIMIT_NOFILE changed from %+v to %+v", before, after)
+	}
+	// Without the sandbox the same command works: the test can fail.
+	r := run(t, sandbox.Policy{Kind: sandbox.DangerFullAccess}, nil, "prlimit", "--pid", pid, "--nofile="+strconv.FormatUint(before.Cur, 10)+":"+strconv.FormatUint(before.Max, 10))
+	mustSucceed(t, "dangerFullAccess sets the server's limit (to what it was)", r)
 }
 
 // TestCapabilities: a confined command has no capabilities, even as root,

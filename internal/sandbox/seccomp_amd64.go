@@ -18,4 +18,6 @@ var filterArch = archCalls{
 	compatSocket: []uint32{359}, // socket on i386
 	socketcall:   102,           // socketcall on i386
 	compatURing:  []uint32{425}, // io_uring_setup on i386
+	prlimit:      []uint32{unix.SYS_PRLIMIT64, x32Bit | unix.SYS_PRLIMIT64},
+	compatPrlim:  340, // prlimit64 on i386
 }

@@ -13,4 +13,6 @@ var filterArch = archCalls{
 	compat:       unix.AUDIT_ARCH_ARM,
 	compatSocket: []uint32{281}, // socket on arm
 	compatURing:  []uint32{425}, // io_uring_setup on arm
+	prlimit:      []uint32{unix.SYS_PRLIMIT64},
+	compatPrlim:  369, // prlimit64 on arm
 }

@@ -21,6 +21,8 @@ type archCalls struct {
 	compatSocket []uint32
 	socketcall   uint32 // socketcall(2) in the compat ABI, 0 if none
 	compatURing  []uint32
+	prlimit      []uint32 // prlimit64(2), native (and x32)
+	compatPrlim  uint32   // prlimit64(2) in the compat ABI, 0 if none
 }
 
 // Offsets into struct seccomp_data (little-endian: the low half of an
@@ -31,6 +33,9 @@ const (
 	offArg0 = 16
 	offArg2 = 16 + 2*8
 )
+
+// offArg2High is the upper half of the third argument.
+const offArg2High = offArg2 + 4
 
 const (
 	ipprotoMPTCP  = 262 // IPPROTO_MPTCP
@@ -96,18 +101,71 @@ func netFilter(a archCalls) ([]unix.SockFilter, error) {
 	return b.assemble()
 }
 
-// installNetFilter installs netFilter on the calling thread, which must
-// have no_new_privs set and must be the thread that executes the target.
+// installNetFilter installs netFilter on the calling thread.
 func installNetFilter() error {
 	prog, err := netFilter(filterArch)
+	return installFilter("network", prog, err)
+}
+
+// limitFilter returns the seccomp program that keeps a confined command
+// from changing another process's resource limits: prlimit64 with a pid
+// other than 0 (itself) and a new limit fails with EPERM. Landlock has no
+// hook for prlimit, and a process may lower the limits of any process of
+// its user: a command could otherwise set the server's RLIMIT_NOFILE or
+// RLIMIT_CPU to nothing. Reading another process's limits stays allowed,
+// and so does setrlimit, which acts on the caller only.
+func limitFilter(a archCalls) ([]unix.SockFilter, error) {
+	var b bpf
+	b.load(offArch)
+	b.jeq(a.native, "", "compat")
+	b.load(offNr)
+	for _, nr := range a.prlimit {
+		b.jeq(nr, "prlimit", "")
+	}
+	b.ret(unix.SECCOMP_RET_ALLOW)
+
+	b.label("compat")
+	if a.compat != 0 && a.compatPrlim != 0 {
+		b.jeq(a.compat, "", "allow")
+		b.load(offNr)
+		b.jeq(a.compatPrlim, "prlimit", "allow")
+	}
+	b.ret(unix.SECCOMP_RET_ALLOW)
+
+	// pid_t is 32 bits: the kernel ignores the upper half of the argument.
+	b.label("prlimit")
+	b.load(offArg0)
+	b.jeq(0, "allow", "")
+	b.load(offArg2)
+	b.jeq(0, "", "eperm")
+	b.load(offArg2High)
+	b.jeq(0, "allow", "eperm")
+
+	b.label("eperm")
+	b.ret(unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM))
+
+	b.label("allow")
+	b.ret(unix.SECCOMP_RET_ALLOW)
+	return b.assemble()
+}
+
+// installFilter installs prog on the calling thread, which must have
+// no_new_privs set and must be the thread that executes the target.
+func installFilter(what string, prog []unix.SockFilter, err error) error {
 	if err != nil {
 		return err
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	if err := unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog)), 0, 0); err != nil {
-		return fmt.Errorf("installing the seccomp network filter: %w", err)
+		return fmt.Errorf("installing the seccomp %s filter: %w", what, err)
 	}
 	return nil
+}
+
+// installLimitFilter installs limitFilter on the calling thread.
+func installLimitFilter() error {
+	prog, err := limitFilter(filterArch)
+	return installFilter("resource limit", prog, err)
 }
 
 // bpf assembles a classic BPF program with forward jumps to labels.

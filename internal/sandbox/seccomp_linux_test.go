@@ -97,3 +97,45 @@ func TestNetFilter(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitFilter(t *testing.T) {
+	prog, err := limitFilter(filterArch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		allow = unix.SECCOMP_RET_ALLOW
+		eperm = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+		limit = 0x7ffc0000
+	)
+	a := filterArch
+	calls := []struct {
+		name string
+		nr   uint32
+		arch uint32
+		args [6]uint64
+		want uint32
+	}{
+		{"own limits", a.prlimit[0], a.native, [6]uint64{0, unix.RLIMIT_NOFILE, limit, 0}, allow},
+		{"read another's limits", a.prlimit[0], a.native, [6]uint64{1234, unix.RLIMIT_NOFILE, 0, limit}, allow},
+		{"set another's limits", a.prlimit[0], a.native, [6]uint64{1234, unix.RLIMIT_NOFILE, limit, 0}, eperm},
+		{"new limit above 4 GiB", a.prlimit[0], a.native, [6]uint64{1234, unix.RLIMIT_CPU, 1 << 40, 0}, eperm},
+		{"pid 0 with junk in the high half", a.prlimit[0], a.native, [6]uint64{1 << 32, unix.RLIMIT_NOFILE, limit, 0}, allow},
+		{"setrlimit", unix.SYS_SETRLIMIT, a.native, [6]uint64{unix.RLIMIT_NOFILE, limit}, allow},
+		{"unknown arch", a.prlimit[0], 0x12345678, [6]uint64{1234, 0, limit}, allow},
+	}
+	if a.compat != 0 {
+		calls = append(calls, struct {
+			name string
+			nr   uint32
+			arch uint32
+			args [6]uint64
+			want uint32
+		}{"compat: set another's limits", a.compatPrlim, a.compat, [6]uint64{1234, unix.RLIMIT_NOFILE, limit}, eperm})
+	}
+	for _, c := range calls {
+		if got := runBPF(t, prog, c.nr, c.arch, c.args); got != c.want {
+			t.Errorf("%s: filter returns %#x, want %#x", c.name, got, c.want)
+		}
+	}
+}
