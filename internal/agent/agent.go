@@ -15,7 +15,6 @@
 package agent
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,6 +76,8 @@ type Engine struct {
 	loaded map[string]*thread
 	// subs maps a session to the threads it is subscribed to, for cleanup.
 	subs map[*appserver.Session]map[string]bool
+	// closed is set by Shutdown: no unload timer is armed after it.
+	closed bool
 }
 
 // Register adds the thread and turn methods to srv.
@@ -512,9 +513,12 @@ func (e *Engine) dropSession(s *appserver.Session) {
 
 // maybeUnload schedules unloading of a thread nobody watches.
 func (e *Engine) maybeUnload(t *thread) {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.subscribers) > 0 || t.active != nil || t.unloadTimer != nil {
+	if closed || len(t.subscribers) > 0 || t.active != nil || t.unloadTimer != nil {
 		return
 	}
 	t.unloadTimer = time.AfterFunc(e.opts.UnloadAfter, func() { e.unload(t) })
@@ -551,14 +555,23 @@ func (e *Engine) loadedIDs() []string {
 	return ids
 }
 
-// Shutdown interrupts running turns; the server is closing.
+// Shutdown interrupts running turns and cancels pending unloads; the
+// server is closing.
 func (e *Engine) Shutdown() {
 	e.mu.Lock()
+	e.closed = true
 	var runs []*turnRun
 	for _, t := range e.loaded {
 		t.mu.Lock()
 		if t.active != nil {
 			runs = append(runs, t.active)
+		}
+		// A pending unload timer holds the thread, and through it the
+		// engine, until it fires (UnloadAfter, minutes): an embedder that
+		// shuts an engine down expects its memory back now.
+		if t.unloadTimer != nil {
+			t.unloadTimer.Stop()
+			t.unloadTimer = nil
 		}
 		t.mu.Unlock()
 	}
@@ -598,4 +611,3 @@ func (e *Engine) client(provider string) (*responses.Client, error) {
 	return c, nil
 }
 
-var _ = context.Background

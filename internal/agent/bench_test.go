@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -87,7 +88,7 @@ func BenchmarkDeltaLatency(b *testing.B) {
 	srv, _, done := benchEnv(b, fm)
 	defer done()
 	cl, sv := appserver.NewInMemoryTransports()
-	if _, err := srv.Connect(b.Context(), sv); err != nil {
+	if _, err := srv.Connect(context.Background(), sv); err != nil {
 		b.Fatal(err)
 	}
 	defer cl.Close(nil)
@@ -157,31 +158,65 @@ func BenchmarkIdleThreadMemory(b *testing.B) {
 	srv, eng, done := benchEnv(b, http.NotFoundHandler())
 	defer done()
 	cl, sv := appserver.NewInMemoryTransports()
-	if _, err := srv.Connect(b.Context(), sv); err != nil {
+	if _, err := srv.Connect(context.Background(), sv); err != nil {
 		b.Fatal(err)
 	}
 	defer cl.Close(nil)
+	// answers carries one entry per response: nil, or the error the
+	// server answered, so a refused thread/start fails the benchmark
+	// instead of leaving it waiting for a thread that never loads.
+	answers := make(chan *jsonrpc.Error, 64)
 	go func() {
 		for {
-			if _, err := cl.Read(); err != nil {
+			raw, err := cl.Read()
+			if err != nil {
+				close(answers)
 				return
+			}
+			var m struct {
+				ID     json.RawMessage `json:"id"`
+				Method string          `json:"method"`
+				Error  *jsonrpc.Error  `json:"error"`
+			}
+			if json.Unmarshal(raw, &m) == nil && m.Method == "" && len(m.ID) > 0 {
+				answers <- m.Error
 			}
 		}
 	}()
+	wait := func(n int) {
+		for ; n > 0; n-- {
+			e, ok := <-answers
+			if !ok {
+				b.Fatal("connection closed")
+			}
+			if e != nil {
+				b.Fatalf("server answered an error: %d %s", e.Code, e.Message)
+			}
+		}
+	}
 	_ = cl.Write([][]byte{[]byte(`{"id":0,"method":"initialize","params":{"clientInfo":{"name":"b","version":"1"}}}`)})
-	const n = 2000
+	wait(1)
+	const n, batch = 2000, 100
 	var before, after runtime.MemStats
+	id := 0
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		for j := 0; j < n; j++ {
-			_ = cl.Write([][]byte{[]byte(fmt.Sprintf(`{"id":%d,"method":"thread/start","params":{}}`, j+1))})
-		}
-		for len(eng.loadedIDs()) < (i+1)*n {
-			time.Sleep(time.Millisecond)
+		// Batches stay under the connection's in-flight limit
+		// (appserver.DefaultMaxInFlight), past which requests are
+		// refused with -32001.
+		for j := 0; j < n; j += batch {
+			for k := 0; k < batch; k++ {
+				id++
+				_ = cl.Write([][]byte{[]byte(fmt.Sprintf(`{"id":%d,"method":"thread/start","params":{}}`, id))})
+			}
+			wait(batch)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
+	}
+	if got := len(eng.loadedIDs()); got != b.N*n {
+		b.Fatalf("%d threads loaded, want %d", got, b.N*n)
 	}
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/thread")
 }

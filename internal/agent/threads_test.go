@@ -528,6 +528,38 @@ func TestThreadUnsubscribeAndUnload(t *testing.T) {
 	thWantErr(c1, "thread/unsubscribe", `{}`, "threadId")
 }
 
+// TestShutdownCancelsUnloads checks that an engine shut down holds no
+// pending unload timer: each would keep the thread, and through it the
+// whole engine, in memory for UnloadAfter after an embedder is done with it.
+func TestShutdownCancelsUnloads(t *testing.T) {
+	e := newEnv(t, "")
+	e.eng.opts.UnloadAfter = time.Hour
+	c := e.connect()
+	id := c.startThread()
+	if r := c.call("thread/unsubscribe", thJSON(map[string]any{"threadId": id})); field(r, "status") != "unsubscribed" {
+		t.Fatalf("thread/unsubscribe %s", r)
+	}
+	e.eng.mu.Lock()
+	th := e.eng.loaded[id]
+	e.eng.mu.Unlock()
+	armed := func() bool {
+		th.mu.Lock()
+		defer th.mu.Unlock()
+		return th.unloadTimer != nil
+	}
+	if th == nil || !armed() {
+		t.Fatalf("no unload pending after the last subscriber left")
+	}
+	e.eng.Shutdown()
+	if armed() {
+		t.Errorf("unload timer still pending after Shutdown")
+	}
+	e.eng.maybeUnload(th)
+	if armed() {
+		t.Errorf("unload timer armed after Shutdown")
+	}
+}
+
 func TestThreadStaysLoadedWhileTurnRuns(t *testing.T) {
 	e := newEnv(t, "")
 	e.eng.opts.UnloadAfter = 20 * time.Millisecond

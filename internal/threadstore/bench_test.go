@@ -16,7 +16,7 @@ import (
 )
 
 // Run with: go test -run '^$' -bench . -benchtime 2s ./internal/threadstore/
-// Numbers from this machine are in BENCHMARKS.md.
+// Numbers from this machine are in docs/performance.md.
 
 var quiet = &Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 

@@ -134,7 +134,7 @@ func (s *Store) run() {
 			// their next write yet; without this yield they miss the next
 			// batch and writers settle into two cohorts taking turns,
 			// halving the records per fsync (16 writers: 7.9 without,
-			// 14.4 with; see BENCHMARKS.md).
+			// 14.4 with; see docs/performance.md).
 			runtime.Gosched()
 		}
 		s.qmu.Lock()
