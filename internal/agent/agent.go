@@ -610,4 +610,3 @@ func (e *Engine) client(provider string) (*responses.Client, error) {
 	}
 	return c, nil
 }
-
