@@ -312,3 +312,71 @@ func TestConfigFile(t *testing.T) {
 		t.Errorf("config/read: %+v", r)
 	}
 }
+
+// TestSandboxHelper checks which binary confines commands: the standalone
+// appserver-sandbox when it is installed beside the server, the server
+// itself when it is not, and in both cases the command runs confined.
+func TestSandboxHelper(t *testing.T) {
+	alone := filepath.Join(t.TempDir(), "appserver")
+	copyFile(t, binary, alone, 0o755)
+	for _, c := range []struct {
+		name, exe, log string
+	}{
+		{"beside", binary, `msg="sandbox helper" path=` + filepath.Join(filepath.Dir(binary), "appserver-sandbox")},
+		{"alone", alone, "sandbox helper: this binary (no appserver-sandbox beside it)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(c.exe, "--log-level", "debug")
+			cmd.Env = append(os.Environ(), "APPSERVER_HOME="+t.TempDir())
+			in, _ := cmd.StdinPipe()
+			out, _ := cmd.StdoutPipe()
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Wait()
+			defer in.Close()
+			dir := t.TempDir()
+			req, _ := json.Marshal(map[string]any{"id": 2, "method": "command/exec", "params": map[string]any{
+				"command": []string{"sh", "-c", `echo ran; touch "$0/new"`, dir}}})
+			io.WriteString(in, `{"id":1,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}`+"\n"+string(req)+"\n")
+			lines := bufio.NewScanner(out)
+			var got struct {
+				ID     int
+				Result struct {
+					ExitCode int
+					Stdout   string
+					Stderr   string
+				}
+			}
+			for got.ID != 2 {
+				if !lines.Scan() {
+					t.Fatalf("stdout ended\n%s", stderr.String())
+				}
+				_ = json.Unmarshal(lines.Bytes(), &got)
+			}
+			r := got.Result
+			if r.Stdout != "ran\n" || r.ExitCode == 0 || !strings.Contains(r.Stderr, "new") {
+				t.Errorf("read-only command: %+v; want it run and its write refused", r)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "new")); err == nil {
+				t.Errorf("the sandboxed command wrote %s", dir)
+			}
+			if !strings.Contains(stderr.String(), c.log) {
+				t.Errorf("log does not say %q:\n%s", c.log, stderr.String())
+			}
+		})
+	}
+}
+
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}

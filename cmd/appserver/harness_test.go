@@ -29,8 +29,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Installed as `go install ./cmd/...` installs it: the standalone
+	// sandbox helper beside the server (TestSandboxHelper also runs the
+	// server without it).
 	binary = filepath.Join(dir, "appserver")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	build := exec.Command("go", "build", "-o", dir, ".", "../appserver-sandbox")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building appserver:", err)

@@ -17,7 +17,7 @@ import (
 
 // registerAgent opens the thread store and adds the account, catalog,
 // thread and turn methods.
-func registerAgent(srv *appserver.Server, conf *config.Loaded, guard *pathguard.Guard, home string, getenv func(string) string, logger *slog.Logger) (*agent.Engine, *threadstore.Store, error) {
+func registerAgent(srv *appserver.Server, conf *config.Loaded, guard *pathguard.Guard, home, helper string, getenv func(string) string, logger *slog.Logger) (*agent.Engine, *threadstore.Store, error) {
 	store, err := threadstore.Open(filepath.Join(home, "threads"), &threadstore.Options{Logger: logger})
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening the thread store: %w", err)
@@ -29,7 +29,7 @@ func registerAgent(srv *appserver.Server, conf *config.Loaded, guard *pathguard.
 		Config:  &conf.Config,
 		APIKey:  cat.APIKey,
 		Guard:   guard,
-		Helper:  "/proc/self/exe",
+		Helper:  helper,
 		Support: sandbox.Probe(),
 		Cwd:     cwd,
 		Version: Version,

@@ -276,10 +276,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			}
 		},
 	})
-	if err := registerWorkspace(srv, &conf.Config, guard, logger); err != nil {
+	helper := findHelper(logger)
+	defer helper.Close()
+	if err := registerWorkspace(srv, &conf.Config, guard, helper.Path, logger); err != nil {
 		return err
 	}
-	engine, store, err := registerAgent(srv, conf, guard, home, m.Getenv, logger)
+	engine, store, err := registerAgent(srv, conf, guard, home, helper.Path, m.Getenv, logger)
 	if err != nil {
 		return err
 	}

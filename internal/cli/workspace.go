@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/appserver-go/appserver"
 	"github.com/appserver-go/appserver/internal/config"
@@ -16,7 +17,7 @@ import (
 
 // registerWorkspace adds the workspace methods (fs/*, command/exec,
 // process/*, fuzzyFileSearch) to srv.
-func registerWorkspace(srv *appserver.Server, conf *config.Config, guard *pathguard.Guard, logger *slog.Logger) error {
+func registerWorkspace(srv *appserver.Server, conf *config.Config, guard *pathguard.Guard, helper string, logger *slog.Logger) error {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return err
@@ -38,7 +39,7 @@ func registerWorkspace(srv *appserver.Server, conf *config.Config, guard *pathgu
 	execmethods.Register(srv, execmethods.Options{
 		Guard:         guard,
 		DefaultPolicy: policy,
-		Helper:        "/proc/self/exe",
+		Helper:        helper,
 		Support:       support,
 		Cwd:           cwd,
 		Logger:        logger,
@@ -59,4 +60,27 @@ func defaultPolicy(conf *config.Config, cwd string) (sandbox.Policy, error) {
 		return sandbox.Policy{Kind: sandbox.DangerFullAccess}, nil
 	}
 	return sandbox.Policy{}, fmt.Errorf("unknown sandbox_mode %q", conf.SandboxMode)
+}
+
+// findHelper chooses the sandbox helper (see sandbox.FindHelper): the
+// standalone appserver-sandbox beside this binary when it is there and
+// trustworthy, else this binary. A helper file that is there but refused is
+// worth a warning: it may be a stale install, or a file planted by someone
+// else.
+func findHelper(logger *slog.Logger) *sandbox.Helper {
+	exe, err := os.Executable()
+	if err != nil {
+		logger.Debug("sandbox helper: cannot find this executable", "err", err)
+		return &sandbox.Helper{Path: "/proc/self/exe"}
+	}
+	h := sandbox.FindHelper(exe)
+	switch {
+	case h.Standalone:
+		logger.Debug("sandbox helper", "path", filepath.Join(filepath.Dir(exe), sandbox.HelperName))
+	case h.Reason != "":
+		logger.Warn("not using the standalone sandbox helper; commands start through this binary, which is slower", "reason", h.Reason)
+	default:
+		logger.Debug("sandbox helper: this binary (no " + sandbox.HelperName + " beside it)")
+	}
+	return h
 }

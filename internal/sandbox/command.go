@@ -15,6 +15,18 @@ import (
 //	}
 const HelperArg = "__appserver-sandbox"
 
+// HelperName is the file name of the standalone sandbox helper
+// (cmd/appserver-sandbox), which FindHelper looks for beside the server's
+// executable.
+const HelperName = "appserver-sandbox"
+
+// HelperProtocol names the contract between a server and its helper: the
+// argv Command builds, the policy JSON and HelperEnv's renaming. A helper
+// answers "HelperArg --protocol" with it; change it whenever any of that
+// changes, so that a server never hands work to a helper of another build
+// that would read it differently.
+const HelperProtocol = "appserver-sandbox/1"
+
 // Exit statuses of the helper when it does not reach the target, chosen
 // as POSIX shells choose them.
 const (

@@ -62,8 +62,13 @@ func Probe() Support {
 // whole process, then replaces itself with the command, found on the PATH
 // of its environment. It returns only on failure, with ExitCannotRun or
 // ExitNotFound after printing "appserver sandbox: <reason>" to stderr; it
-// never executes the command unconfined.
+// never executes the command unconfined. "--protocol" alone prints
+// HelperProtocol (see FindHelper).
 func Main(args []string) int {
+	if len(args) == 1 && args[0] == "--protocol" {
+		fmt.Println(HelperProtocol)
+		return 0
+	}
 	if len(args) < 3 || args[1] != "--" {
 		return fail(ExitCannotRun, "usage: %s <policy> -- command [args...]", HelperArg)
 	}

@@ -15,3 +15,18 @@ func Probe() Support {
 func Main(args []string) int {
 	return fail(ExitCannotRun, "cannot sandbox commands on %s", runtime.GOOS)
 }
+
+// Helper is the binary that confines sandboxed commands (see the Linux
+// version).
+type Helper struct {
+	Path       string
+	Standalone bool
+	Reason     string
+}
+
+// Close does nothing on this platform.
+func (h *Helper) Close() error { return nil }
+
+// FindHelper returns the server binary itself: no helper can confine
+// anything on this platform.
+func FindHelper(exe string) *Helper { return &Helper{Path: exe} }
