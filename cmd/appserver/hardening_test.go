@@ -538,6 +538,19 @@ func TestHardeningSlowClientsAndHosts(t *testing.T) {
 	t.Run("nothing at all", func(t *testing.T) {
 		slow(t, func(net.Conn, <-chan struct{}) {})
 	})
+	// Complete headers that declare a body which never comes: the answer
+	// goes out, and the connection is closed at the same deadline rather
+	// than held while net/http waits to drain the body.
+	t.Run("stalled body", func(t *testing.T) {
+		slow(t, func(c net.Conn, _ <-chan struct{}) {
+			io.WriteString(c, "POST /readyz HTTP/1.1\r\nHost: "+addr+"\r\nContent-Length: 100000\r\n\r\nx")
+		})
+	})
+	t.Run("stalled body on an upgrade", func(t *testing.T) {
+		slow(t, func(c net.Conn, _ <-chan struct{}) {
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nContent-Length: 100000\r\n\r\nx")
+		})
+	})
 
 	// Keepalive: a raw client that never answers is pinged and closed with
 	// 1008 "keepalive timeout"; coder's client, which answers pings while

@@ -693,8 +693,9 @@ func TestWSStartupAccepted(t *testing.T) {
 
 // TestWSRelativeTokenFile: a relative --ws-token-file is resolved against
 // the working directory and the banner shows the absolute path; the file
-// is read once, so rewriting it changes nothing until a restart. Not
-// parallel: it changes the working directory the server inherits.
+// watched for rotation is that absolute one, so a later change of working
+// directory could not redirect it. Not parallel: it changes the working
+// directory the server inherits.
 func TestWSRelativeTokenFile(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -711,11 +712,23 @@ func TestWSRelativeTokenFile(t *testing.T) {
 		"  auth: capability-token (token file " + abs + ", fingerprint " + wsaFingerprint(token) + ")",
 	})
 	addr := "127.0.0.1:" + port
+	wsaRunRows(t, "tcp", addr, []wsaRow{
+		{name: "token", req: wsaReq{lines: wsaHandshake("Authorization: Bearer " + token)}, status: 101},
+	})
+	// The relative file is the one watched: rewriting it rotates the
+	// token (the rotation tests cover the rest).
 	newToken := wsaNewToken(t)
 	wsaWriteFile(t, dir, "rel-token", newToken+"\n", 0o600)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.stderr.String(), "credential rotated") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no rotation after rewriting the relative token file:\n%s", s.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	wsaRunRows(t, "tcp", addr, []wsaRow{
-		{name: "old token after rewrite", req: wsaReq{lines: wsaHandshake("Authorization: Bearer " + token)}, status: 101},
-		{name: "new token after rewrite", req: wsaReq{lines: wsaHandshake("Authorization: Bearer " + newToken)}, status: 401, body: "invalid websocket bearer token"},
+		{name: "old token after rewrite", req: wsaReq{lines: wsaHandshake("Authorization: Bearer " + token)}, status: 401, body: "invalid websocket bearer token"},
+		{name: "new token after rewrite", req: wsaReq{lines: wsaHandshake("Authorization: Bearer " + newToken)}, status: 101},
 	})
 }
 

@@ -402,9 +402,15 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	hs := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    cfg.maxHeaderBytes,
-		ErrorLog:          log.New(slogWriter{logger}, "", 0),
+		// No route takes a body, but net/http reads (and drops) up to
+		// 256 KiB of an unread one after answering: without a whole-
+		// request deadline a client that declares a body and never sends
+		// it holds its connection forever. An upgraded connection clears
+		// its deadlines when it is taken over.
+		ReadTimeout:    cfg.readHeaderTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: cfg.maxHeaderBytes,
+		ErrorLog:       log.New(slogWriter{logger}, "", 0),
 		ConnState: func(c net.Conn, st http.ConnState) {
 			if st == http.StateHijacked {
 				if tc, ok := c.(*tls.Conn); ok {
