@@ -65,7 +65,9 @@
 // Landlock's TCP rules miss Multipath TCP, which connects to ordinary TCP
 // servers and which Go 1.24+ uses for net.Listen by default, so the helper
 // also installs a seccomp filter: socket(…, IPPROTO_MPTCP) fails with
-// EPROTONOSUPPORT (programs fall back to TCP, which Landlock stops),
+// EPROTONOSUPPORT (programs fall back to TCP, which Landlock stops), every
+// other AF_INET/AF_INET6 socket that is not TCP (UDP, ICMP ping, SCTP,
+// raw) fails with EACCES, so no datagram leaves below ABI 10 either,
 // io_uring_setup fails with ENOSYS (io_uring can create sockets unseen by
 // the filter), and so does a 32-bit program's socketcall(SYS_SOCKET).
 // Abstract unix sockets, which have no file to guard them, are scoped to
@@ -84,9 +86,9 @@
 //
 // # What is not enforced
 //
-//   - UDP below Landlock ABI 10, and protocols Landlock does not cover
-//     (SCTP, ICMP ping sockets, VSOCK, …): networkAccess=false promises
-//     TCP only.
+//   - Address families other than inet and unix (VSOCK to a hypervisor,
+//     Bluetooth, …), where the kernel offers them: the filter refuses
+//     non-TCP inet sockets only.
 //   - Pathname unix sockets: connecting to them is allowed (their file
 //     modes guard them, and the C library's name service uses them).
 //   - Metadata: Landlock does not confine chmod, chown, utimes, xattrs or

@@ -31,6 +31,7 @@ const (
 	offNr   = 0
 	offArch = 4
 	offArg0 = 16
+	offArg1 = 16 + 8
 	offArg2 = 16 + 2*8
 )
 
@@ -40,19 +41,28 @@ const offArg2High = offArg2 + 4
 const (
 	ipprotoMPTCP  = 262 // IPPROTO_MPTCP
 	socketcallSoc = 1   // SYS_SOCKET, socketcall's first argument
+	sockTypeMask  = 0xf // SOCK_TYPE_MASK
 )
 
 // netFilter returns the seccomp program that closes the holes Landlock
-// leaves in "no TCP":
+// leaves in "no network":
 //
 //   - socket(AF_*, *, IPPROTO_MPTCP) fails with EPROTONOSUPPORT: Landlock's
 //     TCP rules do not apply to Multipath TCP sockets, which connect to
 //     plain TCP servers. Programs that try MPTCP first fall back to TCP.
+//
 //   - io_uring_setup fails with ENOSYS: an IORING_OP_SOCKET request would
 //     create a socket without the socket system call this filter sees.
+//
 //   - a 32-bit program's socketcall(SYS_SOCKET) fails with ENOSYS, since
 //     its arguments are in memory a filter cannot read; glibc has used
 //     the direct socket call (checked above) since 2.23.
+//
+//   - an AF_INET or AF_INET6 socket that is not TCP (UDP, ICMP "ping"
+//     sockets, SCTP, raw) fails with EACCES: Landlock confines UDP only
+//     from ABI 10 and the others not at all, so "no network" would
+//     otherwise let datagrams out. Only TCP sockets are created, and
+//     Landlock stops their connect and bind.
 //
 // Everything else is allowed: Landlock does the confining.
 func netFilter(a archCalls) ([]unix.SockFilter, error) {
@@ -88,9 +98,28 @@ func netFilter(a archCalls) ([]unix.SockFilter, error) {
 	b.load(offArg0)
 	b.jeq(socketcallSoc, "enosys", "allow")
 
+	// MPTCP first, so that a program that tries it falls back to TCP.
 	b.label("socket")
 	b.load(offArg2)
-	b.jeq(ipprotoMPTCP, "", "allow")
+	b.jeq(ipprotoMPTCP, "eprotonosupport", "")
+	b.load(offArg0)
+	b.jeq(unix.AF_INET, "inet", "")
+	b.jeq(unix.AF_INET6, "inet", "allow")
+
+	// The type's low four bits are the type; the rest are SOCK_NONBLOCK
+	// and SOCK_CLOEXEC. Protocol 0 means TCP for a stream socket.
+	b.label("inet")
+	b.load(offArg1)
+	b.and(sockTypeMask)
+	b.jeq(unix.SOCK_STREAM, "", "eacces")
+	b.load(offArg2)
+	b.jeq(0, "allow", "")
+	b.jeq(unix.IPPROTO_TCP, "allow", "eacces")
+
+	b.label("eacces")
+	b.ret(unix.SECCOMP_RET_ERRNO | uint32(unix.EACCES))
+
+	b.label("eprotonosupport")
 	b.ret(unix.SECCOMP_RET_ERRNO | uint32(unix.EPROTONOSUPPORT))
 
 	b.label("enosys")
@@ -187,6 +216,10 @@ func (b *bpf) load(off uint32) {
 func (b *bpf) jeq(k uint32, jt, jf string) {
 	b.jumps = append(b.jumps, jump{at: len(b.prog), jt: jt, jf: jf})
 	b.prog = append(b.prog, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: k})
+}
+
+func (b *bpf) and(k uint32) {
+	b.prog = append(b.prog, unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: k})
 }
 
 func (b *bpf) ret(k uint32) {

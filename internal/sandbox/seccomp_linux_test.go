@@ -31,6 +31,8 @@ func runBPF(t *testing.T, prog []unix.SockFilter, nr, arch uint32, args [6]uint6
 			} else {
 				pc += int(in.Jf)
 			}
+		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
+			acc &= in.K
 		case unix.BPF_RET | unix.BPF_K:
 			return in.K
 		default:
@@ -50,6 +52,7 @@ func TestNetFilter(t *testing.T) {
 		allow  = unix.SECCOMP_RET_ALLOW
 		eproto = unix.SECCOMP_RET_ERRNO | uint32(unix.EPROTONOSUPPORT)
 		enosys = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+		eacces = unix.SECCOMP_RET_ERRNO | uint32(unix.EACCES)
 		mptcp  = 262
 		sysSoc = 1
 		sysCon = 3
@@ -68,6 +71,15 @@ func TestNetFilter(t *testing.T) {
 		{"unix socket", a.nativeSocket[0], a.native, [6]uint64{unix.AF_UNIX, unix.SOCK_STREAM, 0}, allow},
 		{"MPTCP socket", a.nativeSocket[0], a.native, [6]uint64{unix.AF_INET, unix.SOCK_STREAM | unix.SOCK_CLOEXEC, mptcp}, eproto},
 		{"MPTCP socket, junk in the high half", a.nativeSocket[0], a.native, [6]uint64{unix.AF_INET6, unix.SOCK_STREAM, 1<<32 | mptcp}, eproto},
+		{"TCP socket, nonblocking and close-on-exec", a.nativeSocket[0], a.native, [6]uint64{unix.AF_INET, unix.SOCK_STREAM | unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC, 0}, allow},
+		{"UDP socket", a.nativeSocket[0], a.native, [6]uint64{unix.AF_INET, unix.SOCK_DGRAM, 0}, eacces},
+		{"UDP socket, IPv6, flags", a.nativeSocket[0], a.native, [6]uint64{unix.AF_INET6, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC, unix.IPPROTO_UDP}, eacces},
+		{"ICMP ping socket", a.nativeSocket[0], a.native, [6]uint64{unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP}, eacces},
+		{"raw socket", a.nativeSocket[0], a.native, [6]uint64{unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW}, eacces},
+		{"SCTP stream socket", a.nativeSocket[0], a.native, [6]uint64{unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP}, eacces},
+		{"SCTP seqpacket socket", a.nativeSocket[0], a.native, [6]uint64{unix.AF_INET6, unix.SOCK_SEQPACKET, unix.IPPROTO_SCTP}, eacces},
+		{"unix datagram socket", a.nativeSocket[0], a.native, [6]uint64{unix.AF_UNIX, unix.SOCK_DGRAM, 0}, allow},
+		{"netlink socket", a.nativeSocket[0], a.native, [6]uint64{unix.AF_NETLINK, unix.SOCK_RAW, 0}, allow},
 		{"io_uring_setup", a.nativeURing[0], a.native, [6]uint64{}, enosys},
 		{"connect", unix.SYS_CONNECT, a.native, [6]uint64{3, 0, 16}, allow},
 		{"write", unix.SYS_WRITE, a.native, [6]uint64{1, 0, mptcp}, allow},
@@ -80,6 +92,7 @@ func TestNetFilter(t *testing.T) {
 		calls = append(calls,
 			call{"compat MPTCP socket", a.compatSocket[0], a.compat, [6]uint64{unix.AF_INET, unix.SOCK_STREAM, mptcp}, eproto},
 			call{"compat TCP socket", a.compatSocket[0], a.compat, [6]uint64{unix.AF_INET, unix.SOCK_STREAM, 0}, allow},
+			call{"compat UDP socket", a.compatSocket[0], a.compat, [6]uint64{unix.AF_INET, unix.SOCK_DGRAM, 0}, eacces},
 			call{"compat io_uring_setup", a.compatURing[0], a.compat, [6]uint64{}, enosys},
 			// The native socket number means something else in the compat ABI.
 			call{"compat call numbered like native socket", a.nativeSocket[0], a.compat, [6]uint64{unix.AF_INET, unix.SOCK_STREAM, mptcp}, allow},

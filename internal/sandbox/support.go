@@ -31,8 +31,6 @@ const (
 	abiIoctlDev = 5
 	// abiScopes: ABI 6 scopes signals and abstract unix sockets.
 	abiScopes = 6
-	// abiUDP: ABI 10 adds UDP bind, connect and send.
-	abiUDP = 10
 )
 
 var abiLinux = map[int]string{abiFiles: "6.2", abiTCP: "6.7"}
@@ -43,8 +41,10 @@ func (s Support) Files() bool { return s.ABI >= abiFiles }
 // TCP reports whether TCP connect and bind can be denied.
 func (s Support) TCP() bool { return s.ABI >= abiTCP && s.Seccomp && haveMPTCPFilter }
 
-// UDP reports whether UDP can be denied too when TCP is (Landlock ABI 10).
-func (s Support) UDP() bool { return s.ABI >= abiUDP && s.TCP() }
+// UDP reports whether UDP (and every other non-TCP inet socket) can be
+// denied too when TCP is: the network filter refuses to create them, on
+// any ABI that denies TCP; Landlock ABI 10 also denies UDP itself.
+func (s Support) UDP() bool { return s.TCP() }
 
 // Scopes reports whether signals and abstract unix sockets can be scoped
 // to the sandbox (Landlock ABI 6).
