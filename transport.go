@@ -136,14 +136,24 @@ func NewLineConnection(r io.ReadCloser, w io.WriteCloser, opts *LineOptions) Con
 	if opts != nil && opts.MaxMessageBytes > 0 {
 		max = opts.MaxMessageBytes
 	}
-	return &lineConn{r: r, w: w, br: bufio.NewReaderSize(r, 64<<10), max: max}
+	return &lineConn{r: r, w: w, br: bufio.NewReaderSize(r, 64<<10), max: max,
+		lines: make(chan lineResult, 1), closed: make(chan struct{})}
 }
 
+// lineConn reads in a goroutine of its own (pump) so that Close can end
+// a Read at once, as Connection requires: closing a blocking file such
+// as a pipe on stdin does not wake a read already waiting on it, and a
+// signal would otherwise leave the server waiting for its client to send
+// another line. The pump reads at most one line ahead.
 type lineConn struct {
 	r   io.ReadCloser
 	w   io.WriteCloser
 	br  *bufio.Reader
 	max int
+
+	pumpOnce sync.Once
+	lines    chan lineResult
+	closed   chan struct{}
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -151,7 +161,38 @@ type lineConn struct {
 	closeOnce sync.Once
 }
 
+type lineResult struct {
+	line []byte
+	err  error
+}
+
 func (c *lineConn) Read() ([]byte, error) {
+	c.pumpOnce.Do(func() { go c.pump() })
+	select {
+	case r := <-c.lines:
+		return r.line, r.err
+	case <-c.closed:
+		return nil, ErrConnectionClosed
+	}
+}
+
+// pump hands Read one line at a time until the input ends or the
+// connection is closed.
+func (c *lineConn) pump() {
+	for {
+		line, err := c.readLine()
+		select {
+		case c.lines <- lineResult{line, err}:
+		case <-c.closed:
+			return
+		}
+		if err != nil && !errors.Is(err, ErrMessageDropped) {
+			return
+		}
+	}
+}
+
+func (c *lineConn) readLine() ([]byte, error) {
 	var line []byte
 	tooLong := false
 	for {
@@ -198,6 +239,7 @@ func (c *lineConn) Write(msgs [][]byte) error {
 func (c *lineConn) Close(*CloseError) error {
 	var err error
 	c.closeOnce.Do(func() {
+		close(c.closed)
 		err = errors.Join(c.r.Close(), c.w.Close())
 	})
 	return err

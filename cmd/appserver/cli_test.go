@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,6 +113,54 @@ func TestStdio(t *testing.T) {
 	}
 	if lines.Scan() {
 		t.Errorf("unexpected output: %s", lines.Text())
+	}
+}
+
+// TestStdioSignalWithStdinOpen: on stdio, SIGTERM or SIGINT ends the
+// server within the grace period even though the client keeps stdin open
+// (a blocked read of a pipe is not woken by closing it) and a request is
+// still running.
+func TestStdioSignalWithStdinOpen(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(binary, "--shutdown-grace", "1s")
+			cmd.Env = append(os.Environ(), "APPSERVER_HOME="+t.TempDir())
+			in, _ := cmd.StdinPipe()
+			defer in.Close()
+			out, _ := cmd.StdoutPipe()
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := bufio.NewScanner(out)
+			io.WriteString(in, `{"id":1,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}`+"\n")
+			if !lines.Scan() {
+				t.Fatalf("no answer to initialize\n%s", stderr.String())
+			}
+			io.WriteString(in, `{"id":2,"method":"command/exec","params":{"command":["sleep","30"]}}`+"\n")
+			time.Sleep(200 * time.Millisecond)
+			start := time.Now()
+			cmd.Process.Signal(sig)
+			done := make(chan error, 1)
+			go func() {
+				for lines.Scan() {
+				}
+				done <- cmd.Wait()
+			}()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("exit: %v\n%s", err, stderr.String())
+				}
+				if d := time.Since(start); d > 4*time.Second {
+					t.Errorf("exited %v after %v, want within the 1s grace period", d, sig)
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("still running 10s after %v with stdin open\n%s", sig, stderr.String())
+			}
+		})
 	}
 }
 
