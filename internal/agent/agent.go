@@ -40,8 +40,8 @@ type Options struct {
 	// Config is the effective configuration (model, provider, approval
 	// policy, sandbox mode).
 	Config *config.Config
-	// APIKey returns the model provider's key ("" for none).
-	APIKey func() string
+	// APIKey returns the key to send to provider p ("" for none).
+	APIKey func(p config.Provider) string
 	// Guard confines thread working directories, when it has roots.
 	Guard *pathguard.Guard
 	// Helper and Support run shell commands in the sandbox (see
@@ -98,7 +98,7 @@ func Register(srv *appserver.Server, opts Options) *Engine {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.APIKey == nil {
-		opts.APIKey = func() string { return "" }
+		opts.APIKey = func(config.Provider) string { return "" }
 	}
 	if opts.newClient == nil {
 		opts.newClient = func(baseURL, key string) *responses.Client {
@@ -601,7 +601,7 @@ func (e *Engine) client(provider string) (*responses.Client, error) {
 	if !ok {
 		return nil, fmt.Errorf("model provider %q is not configured", provider)
 	}
-	c := e.opts.newClient(p.BaseURL, e.opts.APIKey())
+	c := e.opts.newClient(p.BaseURL, e.opts.APIKey(p))
 	if len(p.HTTPHeaders) > 0 {
 		c.Header = make(map[string][]string)
 		for k, v := range p.HTTPHeaders {

@@ -215,6 +215,9 @@ func TestTextTurn(t *testing.T) {
 	if field(done, "turn", "status") != "completed" {
 		t.Errorf("turn/completed %s", done)
 	}
+	if d, ok := field(done, "turn", "durationMs").(float64); !ok || d < 0 || d > 10000 {
+		t.Errorf("turn/completed durationMs = %v", field(done, "turn", "durationMs"))
+	}
 	items := field(done, "turn", "items").([]any)
 	if len(items) != 1 || items[0].(map[string]any)["text"] != "Hello from mock" {
 		t.Errorf("turn items %v", items)
@@ -314,4 +317,37 @@ func TestPersistedAcrossRestart(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestProviderKey: each request carries the key for the thread's provider
+// (Options.APIKey is asked with that provider), and none when it has none.
+func TestProviderKey(t *testing.T) {
+	e := newEnv(t, "")
+	var asked []config.Provider
+	key := "mock-key"
+	e.eng.opts.APIKey = func(p config.Provider) string {
+		asked = append(asked, p)
+		return key
+	}
+	c := e.connect()
+	id := c.startThread()
+	for range 2 {
+		e.model.Push(responsestest.Text("ok"))
+		c.call("turn/start", `{"threadId":"`+id+`","input":[{"type":"text","text":"hi"}]}`)
+		c.until("turn/completed")
+		key = ""
+	}
+	reqs := e.model.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	if got := reqs[0].Header.Get("Authorization"); got != "Bearer mock-key" {
+		t.Errorf("Authorization = %q, want the provider's key", got)
+	}
+	if got, ok := reqs[1].Header["Authorization"]; ok {
+		t.Errorf("Authorization = %q sent for a provider without a key", got)
+	}
+	if len(asked) != 2 || asked[0].BaseURL != e.model.URL() {
+		t.Errorf("APIKey asked for %+v, want the mock provider", asked)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/appserver-go/appserver"
+	"github.com/appserver-go/appserver/internal/config"
 	"github.com/appserver-go/appserver/jsonrpc"
 )
 
@@ -94,26 +95,43 @@ func (c *Catalog) loadStoredKey() Secret {
 	return Secret(*f.OpenAIAPIKey)
 }
 
-// APIKey returns the key for the model provider: the one stored by
-// account/login/start, else the active provider's env_key variable, else
-// "".
-func (c *Catalog) APIKey() string {
-	c.mu.Lock()
-	k := c.key
-	c.mu.Unlock()
-	if k != "" {
-		return k.Reveal()
+// APIKey returns the key for the active model provider (see KeyFor).
+func (c *Catalog) APIKey() string { return c.KeyFor(c.ActiveProvider()) }
+
+// KeyFor returns the key to send to provider p. The key stored by
+// account/login/start is an OpenAI credential: it goes only to a provider
+// that requires OpenAI auth, never to another base_url a configuration or
+// a thread names. Otherwise, and when no key is stored, the key is p's
+// env_key variable, or "" for none.
+func (c *Catalog) KeyFor(p config.Provider) string {
+	if p.RequiresOpenAIAuth {
+		c.mu.Lock()
+		k := c.key
+		c.mu.Unlock()
+		if k != "" {
+			return k.Reveal()
+		}
 	}
-	if env := c.ActiveProvider().EnvKey; env != "" {
-		return c.opts.Getenv(env)
+	if p.EnvKey != "" {
+		return c.opts.Getenv(p.EnvKey)
 	}
 	return ""
+}
+
+// hasKey reports whether there is an account to show: a stored key (an
+// OpenAI login, whichever provider is active) or the active provider's key
+// from its env_key variable.
+func (c *Catalog) hasKey() bool {
+	c.mu.Lock()
+	stored := c.key != ""
+	c.mu.Unlock()
+	return stored || c.APIKey() != ""
 }
 
 // authMode is what account/updated and getAuthStatus report: "apikey"
 // when a key is available, else null.
 func (c *Catalog) authMode() *string {
-	if c.APIKey() == "" {
+	if !c.hasKey() {
 		return nil
 	}
 	m := "apikey"
@@ -137,7 +155,7 @@ type accountReadResult struct {
 
 func (c *Catalog) accountRead(_ context.Context, _ *appserver.Session, _ accountReadParams) (accountReadResult, error) {
 	res := accountReadResult{RequiresOpenaiAuth: c.ActiveProvider().RequiresOpenAIAuth}
-	if c.APIKey() != "" {
+	if c.hasKey() {
 		res.Account = &apiKeyAccount{Type: "apiKey"}
 	}
 	return res, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/appserver-go/appserver/internal/catalog"
+	"github.com/appserver-go/appserver/internal/config"
 )
 
 const (
@@ -259,6 +260,30 @@ func TestAPIKeyPrecedence(t *testing.T) {
 		t.Errorf("provider without env_key: %q", k)
 	}
 	jsonEq(t, n.connect(false).ok("account/read", `{}`), `{"account":null,"requiresOpenaiAuth":false,"userId":null,"workspaceRouting":null}`)
+}
+
+// TestStoredKeyStaysWithOpenAI: the key account/login/start stores is an
+// OpenAI credential; a provider that does not require OpenAI auth (any
+// other base_url) gets its own env_key variable or nothing, never it.
+func TestStoredKeyStaysWithOpenAI(t *testing.T) {
+	m := newEnv(t, envOptions{toml: mockConfig, vars: map[string]string{"MOCK_KEY": "mk-env"}})
+	c := m.connect(true)
+	c.ok("account/login/start", `{"type":"apiKey","apiKey":"sk-stored"}`)
+	if k := m.cat.APIKey(); k != "mk-env" {
+		t.Errorf("custom provider after a login: %q, want its env_key", k)
+	}
+	openai := config.Provider{Name: "OpenAI", BaseURL: "https://api.openai.com/v1", EnvKey: "OPENAI_API_KEY", RequiresOpenAIAuth: true}
+	if k := m.cat.KeyFor(openai); k != "sk-stored" {
+		t.Errorf("OpenAI provider: %q, want the stored key", k)
+	}
+	n := newEnv(t, envOptions{toml: strings.Replace(mockConfig, `env_key = "MOCK_KEY"`, "", 1)})
+	c = n.connect(true)
+	c.ok("account/login/start", `{"type":"apiKey","apiKey":"sk-stored"}`)
+	if k := n.cat.APIKey(); k != "" {
+		t.Errorf("custom provider without env_key after a login: %q, want none", k)
+	}
+	// The login is still an account to show.
+	jsonEq(t, n.connect(true).ok("account/read", `{}`), `{"account":{"type":"apiKey"},"requiresOpenaiAuth":false,"userId":null,"workspaceRouting":null}`)
 }
 
 // A stored file in another format, or unreadable, is ignored with a

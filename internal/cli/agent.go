@@ -27,7 +27,7 @@ func registerAgent(srv *appserver.Server, conf *config.Loaded, guard *pathguard.
 	engine := agent.Register(srv, agent.Options{
 		Store:   store,
 		Config:  &conf.Config,
-		APIKey:  cat.APIKey,
+		APIKey:  cat.KeyFor,
 		Guard:   guard,
 		Helper:  helper,
 		Support: sandbox.Probe(),
