@@ -15,6 +15,7 @@ import (
 	"github.com/appserver-go/appserver/internal/pathguard"
 	"github.com/appserver-go/appserver/internal/responses"
 	"github.com/appserver-go/appserver/internal/responses/responsestest"
+	"github.com/appserver-go/appserver/internal/sandbox"
 	"github.com/appserver-go/appserver/jsonrpc"
 )
 
@@ -759,5 +760,57 @@ func TestShellToolWorkdirConfined(t *testing.T) {
 	}
 	if out := reqs[2].LastInput().Output; !strings.Contains(out, filepath.Join(e.home, "sub")) {
 		t.Errorf("workdir sub: the model got %q", out)
+	}
+}
+
+// TestShellToolConfined: the model's commands run in the thread's sandbox
+// (read-only here): without escalation under any policy, and with an
+// escalation request under approval_policy "never", which asks no one
+// and so grants nothing.
+func TestShellToolConfined(t *testing.T) {
+	if err := (sandbox.Policy{}).Check(sandbox.Probe()); err != nil {
+		t.Skip(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		policy   string
+		escalate bool
+	}{
+		{"on-request, no escalation", "on-request", false},
+		{"never, escalation asked", "never", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "", `approval_policy="`+tc.policy+`"`, `sandbox_mode="read-only"`)
+			marker := filepath.Join(t.TempDir(), "written")
+			e.model.Push(
+				responsestest.ToolCall("call_1", "shell", shellCall("touch "+marker+"; echo rc=$?", tc.escalate)),
+				responsestest.Text("noted"),
+			)
+			c := e.connect()
+			id := c.startThread()
+			c.beginTurn(id, "write it")
+			notes, _ := c.gather("turn/completed")
+			for _, n := range notes {
+				if n.Method == approvalMethod {
+					t.Errorf("asked for approval: %s", n.Params)
+				}
+			}
+			var cmd json.RawMessage
+			for _, it := range itemsCompleted(notes) {
+				if field(it, "id") == "call_1" {
+					cmd = it
+				}
+			}
+			if out, _ := field(cmd, "aggregatedOutput").(string); !strings.Contains(out, "rc=1") {
+				t.Errorf("command item %s: want the write refused (rc=1)", cmd)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Errorf("the model's command wrote %s outside any writable root", marker)
+			}
+			reqs := e.model.Requests()
+			if last := reqs[len(reqs)-1].LastInput(); !strings.Contains(last.Output, "rc=1") {
+				t.Errorf("the model got %+v, want the refused write's output", last)
+			}
+		})
 	}
 }
