@@ -351,3 +351,42 @@ func TestProviderKey(t *testing.T) {
 		t.Errorf("APIKey asked for %+v, want the mock provider", asked)
 	}
 }
+
+// TestOutputSchema: a turn's outputSchema reaches the model as the
+// Responses API's json_schema text format, for that turn only; a schema
+// that is not an object is refused.
+func TestOutputSchema(t *testing.T) {
+	e := newEnv(t, "")
+	c := e.connect()
+	id := c.startThread()
+	schema := `{"type":"object","properties":{"title":{"type":"string"}},"required":["title"],"additionalProperties":false}`
+	e.model.Push(responsestest.Text(`{"title":"Mock task"}`), responsestest.Text("plain"))
+	c.call("turn/start", `{"threadId":"`+id+`","input":[{"type":"text","text":"name it"}],"outputSchema":`+schema+`}`)
+	c.until("turn/completed")
+	c.call("turn/start", `{"threadId":"`+id+`","input":[{"type":"text","text":"again"}],"outputSchema":null}`)
+	c.until("turn/completed")
+	reqs := e.model.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	var body struct {
+		Text *struct {
+			Format struct {
+				Type   string          `json:"type"`
+				Strict bool            `json:"strict"`
+				Schema json.RawMessage `json:"schema"`
+			} `json:"format"`
+		} `json:"text"`
+	}
+	if err := json.Unmarshal(reqs[0].Body, &body); err != nil || body.Text == nil || body.Text.Format.Type != "json_schema" ||
+		!body.Text.Format.Strict || !strings.Contains(string(body.Text.Format.Schema), `"required":["title"]`) {
+		t.Errorf("first request's text format: %+v (%v)", body.Text, err)
+	}
+	body.Text = nil
+	if err := json.Unmarshal(reqs[1].Body, &body); err != nil || body.Text != nil {
+		t.Errorf("second request carries a text format: %+v (%v)", body.Text, err)
+	}
+	if r := c.callErr("turn/start", `{"threadId":"`+id+`","input":[],"outputSchema":"a string"}`); r == nil || !strings.Contains(r.Message, "outputSchema: expected a JSON object") {
+		t.Errorf("a string schema: %v", r)
+	}
+}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -680,6 +681,9 @@ type turnStartParams struct {
 	settingsParams
 	Input               []json.RawMessage `json:"input"`
 	ClientUserMessageID *string           `json:"clientUserMessageId"`
+	// OutputSchema constrains this turn's final answer to a JSON schema
+	// (the client's task-title side thread uses it).
+	OutputSchema json.RawMessage `json:"outputSchema"`
 }
 
 func (e *Engine) turnStart(ctx context.Context, req *appserver.Request) (any, error) {
@@ -689,6 +693,13 @@ func (e *Engine) turnStart(ctx context.Context, req *appserver.Request) (any, er
 	}
 	if p.Input == nil {
 		return nil, appserver.MissingField("input")
+	}
+	schema := bytes.TrimSpace(p.OutputSchema)
+	if string(schema) == "null" {
+		schema = nil
+	}
+	if len(schema) > 0 && schema[0] != '{' {
+		return nil, appserver.InvalidRequest("outputSchema: expected a JSON object")
 	}
 	var texts []string
 	for _, raw := range p.Input {
@@ -715,6 +726,7 @@ func (e *Engine) turnStart(ctx context.Context, req *appserver.Request) (any, er
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
+	run.outputSchema = schema
 	turn := turnJSON{ID: run.id, RootTurnID: run.id, Items: []json.RawMessage{}, ItemsView: "notLoaded", Status: "inProgress"}
 	input, clientID := p.Input, p.ClientUserMessageID
 	return appserver.AfterReply(map[string]any{"turn": turn}, func() {

@@ -23,6 +23,8 @@ type turnRun struct {
 	started time.Time
 	rec     *turnRecord
 	usage   tokenUsage // this turn's
+	// outputSchema, from turn/start, constrains the final answer.
+	outputSchema json.RawMessage
 }
 
 // interrupted reports whether the turn was stopped by turn/interrupt (or
@@ -224,6 +226,7 @@ func (r *turnRun) respond() ([]responses.OutputItem, *tokenUsage, error) {
 		Instructions: instructions(t.e.opts.Config.DeveloperInstructions),
 		Input:        append([]responses.Item(nil), t.history...),
 		Tools:        []responses.Tool{shellTool()},
+		OutputSchema: r.outputSchema,
 	}
 	t.mu.Unlock()
 	client, err := t.e.client(s.ModelProvider)
