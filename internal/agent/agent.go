@@ -178,7 +178,17 @@ func (tr *turnRecord) json(itemsView string) turnJSON {
 			t.Items = append(t.Items, it.Item)
 		}
 	case "summary":
-		// The reference's summary keeps the agent's messages.
+		// The reference's summary in thread/turns/list: what was said,
+		// the user's messages and the agent's.
+		for _, it := range tr.Items {
+			if typ := itemType(it.Item); typ == "userMessage" || typ == "agentMessage" {
+				t.Items = append(t.Items, it.Item)
+			}
+		}
+	case "completed":
+		// turn/completed's summary carries the agent's messages only (the
+		// client already has the user's).
+		t.ItemsView = "summary"
 		for _, it := range tr.Items {
 			if itemType(it.Item) == "agentMessage" {
 				t.Items = append(t.Items, it.Item)

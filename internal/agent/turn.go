@@ -83,7 +83,7 @@ func (r *turnRun) end(status string, terr *turnError) {
 			delete(t.approvals, id)
 		}
 	}
-	turn := r.rec.json("summary")
+	turn := r.rec.json("completed")
 	t.mu.Unlock()
 	t.touch("")
 	t.broadcastStatus()
