@@ -375,6 +375,13 @@ func TestSlowConsumerDisconnected(t *testing.T) {
 				b.recv()
 			}
 		}
+		// Stats (and so the outbound-queue gauge of /metrics) sees the
+		// backlog building up before the cut.
+		if i == 149 {
+			if st := srv.Stats(); st.QueuedMessages < 50 || st.SlowConsumerDisconnects != 0 || st.Sessions != 3 {
+				t.Errorf("Stats while the slow client lags: %+v, want at least 50 queued", st)
+			}
+		}
 	}
 	// The slow session is cut off with 1008 and a stated reason...
 	select {
@@ -385,6 +392,9 @@ func TestSlowConsumerDisconnected(t *testing.T) {
 	var ce *appserver.CloseError
 	if !errors.As(sess.Err(), &ce) || ce.Code != appserver.ClosePolicyViolation || !strings.Contains(ce.Reason, "slow consumer") {
 		t.Fatalf("slow session ended with %v", sess.Err())
+	}
+	if st := srv.Stats(); st.SlowConsumerDisconnects != 1 {
+		t.Errorf("Stats after the cut: %+v, want one slow-consumer disconnect", st)
 	}
 	// ...and its peer reads that reason.
 	for {
