@@ -220,6 +220,59 @@ func TestUnixSocket(t *testing.T) {
 	if want := "unix://" + filepath.Join(d.home, "run", "appserver.sock"); d.url != want {
 		t.Errorf("default socket %s, want %s", d.url, want)
 	}
+	// ...and `rpc unix://` finds it there.
+	r = run(t, []string{"APPSERVER_HOME=" + d.home}, "rpc", "unix://", "initialize")
+	if r.code != 0 || !strings.Contains(r.stdout, `"codexHome":"`+d.home+`"`) {
+		t.Errorf("rpc unix:// to the default socket: %+v", r)
+	}
+}
+
+// TestRPCFollow: `rpc --follow` prints the answer, then the notifications
+// that arrive after it (a watched directory changing), until interrupted,
+// and exits 0 on SIGINT.
+func TestRPCFollow(t *testing.T) {
+	s := start(t, nil, "--listen", "ws://127.0.0.1:0")
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "rpc", "--follow", s.url, "fs/watch", `{"watchId":"w1","path":"`+dir+`"}`)
+	cmd.Env = append(os.Environ(), "APPSERVER_HOME="+t.TempDir())
+	out, _ := cmd.StdoutPipe()
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func(what string) string {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("rpc ended before %s\n%s", what, stderr.String())
+			}
+			return l
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s\n%s", what, stderr.String())
+		}
+		return ""
+	}
+	if l := next("answer"); !strings.HasPrefix(l, `{"id":1,"result":{"path":`) {
+		t.Fatalf("answer %s", l)
+	}
+	os.WriteFile(filepath.Join(dir, "new.txt"), []byte("x"), 0o600)
+	if l := next("fs/changed"); !strings.Contains(l, `"method":"fs/changed"`) || !strings.Contains(l, "new.txt") {
+		t.Errorf("after the answer: %s", l)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("rpc --follow after SIGINT: %v\n%s", err, stderr.String())
+	}
 }
 
 func TestRPCCommand(t *testing.T) {

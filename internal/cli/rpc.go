@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -199,6 +200,14 @@ func (m *Main) dialRPC(ctx context.Context, rawURL, token, caFile string, comman
 	}
 	if u.Scheme == "unix" {
 		path := strings.TrimPrefix(rawURL, "unix://")
+		if path == "" {
+			// As the server's `--listen unix://`: its default socket.
+			home, err := stateDir(m.Getenv)
+			if err != nil {
+				return nil, err
+			}
+			path = filepath.Join(home, "run", "appserver.sock")
+		}
 		opts.HTTPClient = &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				var d net.Dialer
