@@ -247,3 +247,39 @@ func TestConfinedServer(t *testing.T) {
 		}
 	}
 }
+
+// TestUnenforceablePolicyRefused: on a kernel that cannot keep a policy
+// the request fails with -32600 and says why, and nothing runs; what the
+// kernel can keep still runs.
+func TestUnenforceablePolicyRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		support sandbox.Support
+		params  string
+		want    string // "" = runs
+	}{
+		{"no Landlock, default policy", sandbox.Support{Reason: "Landlock is disabled on this kernel"},
+			`{"command":["true"]}`, "sandbox policy readOnly cannot be enforced: Landlock is disabled on this kernel; use dangerFullAccess to run without a sandbox"},
+		{"no Landlock, dangerFullAccess", sandbox.Support{Reason: "Landlock is disabled on this kernel"},
+			`{"command":["true"],"sandboxPolicy":{"type":"dangerFullAccess"}}`, ""},
+		{"ABI 3, no network", sandbox.Support{ABI: 3, Seccomp: true},
+			`{"command":["true"]}`, "sandbox policy readOnly cannot be enforced: networkAccess=false needs Landlock ABI 4 (Linux 6.7); this kernel has ABI 3"},
+		{"ABI 2", sandbox.Support{ABI: 2, Seccomp: true},
+			`{"command":["true"],"sandboxPolicy":{"type":"workspaceWrite","networkAccess":true}}`, "confining file writes needs Landlock ABI 3 (Linux 6.2); this kernel has ABI 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t, func(o *execmethods.Options) { o.Support = tc.support })
+			c := connect(t, srv, false)
+			r := c.call("command/exec", tc.params)
+			if tc.want == "" {
+				if r.Error != nil {
+					t.Fatalf("refused: %v", r.Error)
+				}
+				return
+			}
+			if r.Error == nil || r.Error.Code != -32600 || !strings.Contains(r.Error.Message, tc.want) {
+				t.Errorf("answer %+v, want -32600 containing %q", r, tc.want)
+			}
+		})
+	}
+}

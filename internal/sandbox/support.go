@@ -120,7 +120,7 @@ func (p Policy) Check(s Support) error {
 		return &unenforceableError{fmt.Sprintf("%snetworkAccess=false needs Landlock ABI %d (Linux %s); this kernel has ABI %d; allow network access or use dangerFullAccess",
 			prefix, abiTCP, abiLinux[abiTCP], s.ABI)}
 	case !p.NetworkAccess && !s.Seccomp:
-		return &unenforceableError{prefix + "networkAccess=false needs seccomp filters, to refuse Multipath TCP, which Landlock does not confine; this kernel has none; allow network access or use dangerFullAccess"}
+		return &unenforceableError{prefix + "networkAccess=false needs seccomp filters, to refuse Multipath TCP and UDP, which Landlock does not confine; this kernel has none; allow network access or use dangerFullAccess"}
 	case !p.NetworkAccess && !haveMPTCPFilter:
 		return &unenforceableError{prefix + "networkAccess=false is not implemented on " + runtime.GOARCH + " (no seccomp filter for Multipath TCP); allow network access or use dangerFullAccess"}
 	}
