@@ -164,6 +164,30 @@ func TestStdioSignalWithStdinOpen(t *testing.T) {
 	}
 }
 
+// TestListenOff: `--listen off` serves nothing, says so, and exits 0 on a
+// signal.
+func TestListenOff(t *testing.T) {
+	cmd := exec.Command(binary, "--listen", "off")
+	cmd.Env = append(os.Environ(), "APPSERVER_HOME="+t.TempDir())
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "no listener (--listen off); waiting for a signal") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no notice on stderr:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
+	}
+}
+
 // TestSIGTERMClosesWith1001 checks graceful shutdown: a connected client
 // gets close status 1001 and the process exits 0.
 func TestSIGTERMClosesWith1001(t *testing.T) {
