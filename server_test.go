@@ -1,10 +1,12 @@
 package appserver_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -152,7 +154,9 @@ func TestDispatchErrors(t *testing.T) {
 }
 
 func TestIDsAndJunk(t *testing.T) {
-	srv := newServer(t, nil, nil)
+	var logs syncBuffer
+	srv := newServer(t, &appserver.ServerOptions{StateDir: "/state",
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, nil)
 	c := connect(t, srv)
 	c.initialize("")
 
@@ -178,6 +182,13 @@ func TestIDsAndJunk(t *testing.T) {
 		c.send(junk)
 	}
 	c.expectSilence(100 * time.Millisecond)
+	// Each is logged at debug with the reason, never silently lost.
+	if n := strings.Count(logs.String(), `msg="dropping unparseable message"`); n < 8 {
+		t.Errorf("%d drops logged at debug, want one per unparseable message:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "reason=") {
+		t.Errorf("drops logged without a reason:\n%s", logs.String())
+	}
 	// A jsonrpc member is accepted whatever its value, and never sent.
 	c.send(`{"jsonrpc":"1.0","id":42,"method":"echo","params":{"k":true}}`)
 	raw := string(c.recv())
@@ -552,4 +563,22 @@ func TestCallWithIDReachesALaterConnection(t *testing.T) {
 	if err := <-errc; err != nil || got.Decision != "accept" {
 		t.Fatalf("replayed call: %v %+v", err, got)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
