@@ -1,7 +1,6 @@
 package appserver_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/appserver-go/appserver"
+	"github.com/appserver-go/appserver/internal/testutil"
 	"github.com/appserver-go/appserver/jsonrpc"
 )
 
@@ -154,7 +154,7 @@ func TestDispatchErrors(t *testing.T) {
 }
 
 func TestIDsAndJunk(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	srv := newServer(t, &appserver.ServerOptions{StateDir: "/state",
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, nil)
 	c := connect(t, srv)
@@ -563,22 +563,4 @@ func TestCallWithIDReachesALaterConnection(t *testing.T) {
 	if err := <-errc; err != nil || got.Decision != "accept" {
 		t.Fatalf("replayed call: %v %+v", err, got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

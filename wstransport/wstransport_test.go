@@ -29,6 +29,7 @@ import (
 
 	"github.com/appserver-go/appserver"
 	"github.com/appserver-go/appserver/auth"
+	"github.com/appserver-go/appserver/internal/testutil"
 	"github.com/appserver-go/appserver/wstransport"
 )
 
@@ -616,29 +617,11 @@ func TestFrameAndMessageLimits(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestUpgradeDecisionsLogged: one event per decision, with the fixed
 // reason and the remote address, and never the presented token.
 func TestUpgradeDecisionsLogged(t *testing.T) {
 	t.Parallel()
-	var buf lockedBuffer
+	var buf testutil.SyncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	l := newLive(t, &wstransport.Options{Verifier: &stubVerifier{}, Logger: logger})
 	const secretish = "wrong-token-that-must-not-be-logged"
@@ -733,7 +716,7 @@ func (farFutureVerifier) Mode() string { return auth.ModeSignedBearerToken }
 // pass them through unchanged.
 func TestAcceptedEventIsJSONForFarFutureExpiry(t *testing.T) {
 	t.Parallel()
-	var buf lockedBuffer
+	var buf testutil.SyncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	l := newLive(t, &wstransport.Options{Verifier: farFutureVerifier{}, Logger: logger})
 	c, _ := l.dial(t, "anything")

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/appserver-go/appserver/internal/testutil"
 )
 
 func TestVersionAndHelp(t *testing.T) {
@@ -66,7 +68,7 @@ func TestStdio(t *testing.T) {
 	cmd.Env = append(os.Environ(), "APPSERVER_HOME="+home)
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
-	var stderr syncBuffer
+	var stderr testutil.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -128,7 +130,7 @@ func TestStdioSignalWithStdinOpen(t *testing.T) {
 			in, _ := cmd.StdinPipe()
 			defer in.Close()
 			out, _ := cmd.StdoutPipe()
-			var stderr syncBuffer
+			var stderr testutil.SyncBuffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -169,7 +171,7 @@ func TestStdioSignalWithStdinOpen(t *testing.T) {
 func TestListenOff(t *testing.T) {
 	cmd := exec.Command(binary, "--listen", "off")
 	cmd.Env = append(os.Environ(), "APPSERVER_HOME="+t.TempDir())
-	var stderr syncBuffer
+	var stderr testutil.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -260,7 +262,7 @@ func TestRPCFollow(t *testing.T) {
 	cmd := exec.Command(binary, "rpc", "--follow", s.url, "fs/watch", `{"watchId":"w1","path":"`+dir+`"}`)
 	cmd.Env = append(os.Environ(), "APPSERVER_HOME="+t.TempDir())
 	out, _ := cmd.StdoutPipe()
-	var stderr syncBuffer
+	var stderr testutil.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -456,7 +458,7 @@ func TestSandboxHelper(t *testing.T) {
 			cmd.Env = append(os.Environ(), "APPSERVER_HOME="+t.TempDir())
 			in, _ := cmd.StdinPipe()
 			out, _ := cmd.StdoutPipe()
-			var stderr syncBuffer
+			var stderr testutil.SyncBuffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/appserver-go/appserver/internal/responses"
 	"github.com/appserver-go/appserver/internal/responses/responsestest"
+	"github.com/appserver-go/appserver/internal/testutil"
 )
 
 // stdioServer is the binary serving JSON-RPC on its stdin and stdout.
@@ -21,7 +22,7 @@ type stdioServer struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	lines  chan string
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	nextID int
 }
 
@@ -31,7 +32,7 @@ func startStdio(t *testing.T, home string) *stdioServer {
 	cmd.Env = append(os.Environ(), "APPSERVER_HOME="+home)
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
-	s := &stdioServer{t: t, cmd: cmd, in: in, lines: make(chan string, 1024), stderr: &syncBuffer{}}
+	s := &stdioServer{t: t, cmd: cmd, in: in, lines: make(chan string, 1024), stderr: &testutil.SyncBuffer{}}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

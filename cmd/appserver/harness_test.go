@@ -14,10 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/appserver-go/appserver/internal/testutil"
 )
 
 // binary is the path of the appserver binary built for these tests.
@@ -42,24 +43,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // result is a finished command run.
@@ -92,7 +75,7 @@ func run(t *testing.T, env []string, args ...string) result {
 // server is a running appserver process.
 type server struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	url    string // ws://127.0.0.1:PORT or unix:///path
 	http   string // http://127.0.0.1:PORT, empty for unix
 	home   string
@@ -120,12 +103,12 @@ func startIn(t *testing.T, dir string, env []string, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout syncBuffer
+	var stdout testutil.SyncBuffer
 	cmd.Stdout = &stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, stderr: &syncBuffer{}, home: home, exited: make(chan struct{})}
+	s := &server{cmd: cmd, stderr: &testutil.SyncBuffer{}, home: home, exited: make(chan struct{})}
 	urlc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderrPipe)

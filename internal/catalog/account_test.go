@@ -12,6 +12,7 @@ import (
 
 	"github.com/appserver-go/appserver/internal/catalog"
 	"github.com/appserver-go/appserver/internal/config"
+	"github.com/appserver-go/appserver/internal/testutil"
 )
 
 const (
@@ -209,7 +210,7 @@ func TestKeyNeverLeaks(t *testing.T) {
 	if b, _ := json.Marshal(map[string]any{"k": s}); strings.Contains(string(b), key) {
 		t.Errorf("JSON: %s", b)
 	}
-	var sb syncBuffer
+	var sb testutil.SyncBuffer
 	slog.New(slog.NewJSONHandler(&sb, nil)).Info("x", "key", s)
 	slog.New(slog.NewTextHandler(&sb, nil)).Info("x", "key", s)
 	if strings.Contains(sb.String(), key) {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/appserver-go/appserver"
 	"github.com/appserver-go/appserver/internal/catalog"
 	"github.com/appserver-go/appserver/internal/config"
+	"github.com/appserver-go/appserver/internal/testutil"
 	"github.com/appserver-go/appserver/jsonrpc"
 )
 
@@ -41,24 +41,6 @@ requires_openai_auth = false
 env_key = "MOCK_KEY"
 `
 
-// syncBuffer collects logs from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type envOptions struct {
 	toml      string
 	overrides []string
@@ -72,7 +54,7 @@ type env struct {
 	srv  *appserver.Server
 	cat  *catalog.Catalog
 	home string
-	logs *syncBuffer
+	logs *testutil.SyncBuffer
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -90,7 +72,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatalf("config.Load: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := appserver.NewServer(&appserver.ServerOptions{StateDir: home, Logger: logger})
 	getenv := func(k string) string { return o.vars[k] }
