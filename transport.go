@@ -137,7 +137,7 @@ func NewLineConnection(r io.ReadCloser, w io.WriteCloser, opts *LineOptions) Con
 		max = opts.MaxMessageBytes
 	}
 	return &lineConn{r: r, w: w, br: bufio.NewReaderSize(r, 64<<10), max: max,
-		lines: make(chan lineResult, 1), closed: make(chan struct{})}
+		lines: make(chan lineResult, 1), closed: make(chan struct{}), ended: make(chan struct{})}
 }
 
 // lineConn reads in a goroutine of its own (pump) so that Close can end
@@ -154,6 +154,10 @@ type lineConn struct {
 	pumpOnce sync.Once
 	lines    chan lineResult
 	closed   chan struct{}
+	// ended is closed once the pump has handed over its final error,
+	// which every later Read returns too.
+	ended    chan struct{}
+	finalErr error
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -171,6 +175,14 @@ func (c *lineConn) Read() ([]byte, error) {
 	select {
 	case r := <-c.lines:
 		return r.line, r.err
+	case <-c.ended:
+		// The pump's last line may still be buffered: it goes first.
+		select {
+		case r := <-c.lines:
+			return r.line, r.err
+		default:
+		}
+		return nil, c.finalErr
 	case <-c.closed:
 		return nil, ErrConnectionClosed
 	}
@@ -181,12 +193,15 @@ func (c *lineConn) Read() ([]byte, error) {
 func (c *lineConn) pump() {
 	for {
 		line, err := c.readLine()
+		final := err != nil && !errors.Is(err, ErrMessageDropped)
+		if final {
+			c.finalErr = err
+			close(c.ended)
+			return
+		}
 		select {
 		case c.lines <- lineResult{line, err}:
 		case <-c.closed:
-			return
-		}
-		if err != nil && !errors.Is(err, ErrMessageDropped) {
 			return
 		}
 	}

@@ -74,3 +74,32 @@ func FuzzLineConnection(f *testing.F) {
 		}
 	})
 }
+
+// TestLineConnectionAfterEOF: every line before EOF is read, including a
+// last one without a newline, and every Read after the end returns the
+// same error rather than blocking.
+func TestLineConnectionAfterEOF(t *testing.T) {
+	for range 200 {
+		c := appserver.NewLineConnection(io.NopCloser(strings.NewReader("{\"a\":1}\n{\"b\":2}")), nopWriteCloser{io.Discard}, nil)
+		var got []string
+		for {
+			b, err := c.Read()
+			if err != nil {
+				if err != io.EOF {
+					t.Fatalf("Read error %v", err)
+				}
+				break
+			}
+			got = append(got, string(b))
+		}
+		if strings.Join(got, " ") != `{"a":1} {"b":2}` {
+			t.Fatalf("lines %q", got)
+		}
+		for range 2 {
+			if _, err := c.Read(); err != io.EOF {
+				t.Fatalf("Read after EOF: %v", err)
+			}
+		}
+		c.Close(nil)
+	}
+}
