@@ -117,8 +117,17 @@ func (e *Engine) apply(s *settings, p settingsParams, newThread bool) error {
 			s.Sandbox.WritableRoots[0] = s.Cwd
 		}
 	}
-	if e.opts.Guard.Confined() && s.Sandbox.Kind == sandbox.DangerFullAccess {
-		return invalid("dangerFullAccess is not allowed: this server is confined to its workspace roots")
+	if e.opts.Guard.Confined() {
+		if s.Sandbox.Kind == sandbox.DangerFullAccess {
+			return invalid("dangerFullAccess is not allowed: this server is confined to its workspace roots")
+		}
+		// As command/exec: a policy may not make writable what lies
+		// outside the roots.
+		for _, r := range s.Sandbox.WritableRoots {
+			if _, err := e.opts.Guard.Check(r); err != nil {
+				return invalid("writable root %s: %v", r, err)
+			}
+		}
 	}
 	if err := s.Sandbox.Check(e.opts.Support); err != nil {
 		return invalid("%v", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appserver-go/appserver/internal/pathguard"
 	"github.com/appserver-go/appserver/internal/responses/responsestest"
 	"github.com/appserver-go/appserver/internal/threadstore"
 	"github.com/appserver-go/appserver/jsonrpc"
@@ -1058,4 +1059,26 @@ func TestThreadResume(t *testing.T) {
 	thWantErr(c, "thread/resume", `{}`, "missing field `threadId`")
 	thWantErr(c, "thread/resume", `null`, "params")
 	thEqual(t, "loaded after failed resumes", thLoadedIDs(c), []string{id})
+}
+
+// TestThreadPolicyConfined: under --workspace-root a thread's sandbox
+// policy may not make writable what lies outside the roots, whichever
+// method sets it (thread/start, thread/resume, turn/start), as
+// command/exec already refused.
+func TestThreadPolicyConfined(t *testing.T) {
+	e := newEnv(t, "")
+	guard, err := pathguard.New([]string{e.home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.eng.opts.Guard = guard
+	outside := t.TempDir()
+	pol := `{"type":"workspaceWrite","writableRoots":["` + outside + `"],"networkAccess":true}`
+	c := e.connect()
+	thWantErr(c, "thread/start", `{"sandboxPolicy":`+pol+`}`, "outside the workspace roots")
+	id := c.startThread()
+	thWantErr(c, "thread/resume", `{"threadId":"`+id+`","sandboxPolicy":`+pol+`}`, "outside the workspace roots")
+	thWantErr(c, "turn/start", `{"threadId":"`+id+`","input":[{"type":"text","text":"x"}],"sandboxPolicy":`+pol+`}`, "outside the workspace roots")
+	inside := `{"type":"workspaceWrite","writableRoots":["` + e.home + `"],"networkAccess":true}`
+	c.call("thread/resume", `{"threadId":"`+id+`","sandboxPolicy":`+inside+`}`)
 }
