@@ -100,6 +100,13 @@ func Main(args []string) int {
 	if err != nil {
 		return fail(code, "%s: %v", argv[0], err)
 	}
+	// Only 0-2 go to the command: a descriptor the server inherited
+	// without close-on-exec (from the shell or service manager that
+	// started it) could be a socket or file the sandbox would not let the
+	// command open.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fail(ExitCannotRun, "closing inherited descriptors: %v", err)
+	}
 	err = syscall.Exec(path, argv, env)
 	code = ExitCannotRun
 	if errors.Is(err, syscall.ENOENT) {

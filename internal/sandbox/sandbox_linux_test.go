@@ -204,6 +204,35 @@ func TestInheritedDescriptors(t *testing.T) {
 	}
 }
 
+// TestOnlyStdioInherited: a descriptor the helper inherits beyond 0-2
+// (the server's own, left open by whatever started it) does not reach
+// the command.
+func TestOnlyStdioInherited(t *testing.T) {
+	t.Parallel()
+	needSandbox(t, sandbox.Policy{})
+	secret := filepath.Join(t.TempDir(), "secret")
+	writeFile(t, secret, "server-only")
+	f, err := os.Open(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	args, err := sandbox.Command(helperPath(t), sandbox.Policy{}, []string{"sh", "-c", "cat <&3 && echo leaked || echo closed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = sandbox.HelperEnv(sandbox.Policy{}, os.Environ())
+	cmd.ExtraFiles = []*os.File{f} // fd 3, without close-on-exec
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(out); got != "closed\n" {
+		t.Errorf("the command read an inherited descriptor: %q", got)
+	}
+}
+
 // TestWorkspaceWrite: writes succeed under the roots, in new nested
 // directories too, and fail everywhere else, including through a symlink
 // that leaves a root.
