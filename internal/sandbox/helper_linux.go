@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,10 +48,10 @@ func (h *Helper) Close() error {
 //     such as /tmp, would run every command of this server;
 //   - answers HelperProtocol.
 //
-// The file is kept open and run as /proc/self/fd/N, so the helper that
-// was checked is the one every command runs, even if the file is replaced
-// or removed later (an upgrade): the same guarantee /proc/self/exe gives
-// the server binary. Otherwise FindHelper returns the server itself,
+// The checked file is copied into a sealed memory file, run as
+// /proc/self/fd/N, so the helper that was checked is the one every command
+// runs, even if the file is replaced, rewritten or removed later (an
+// upgrade, or a sandboxed command that can write where it is installed). Otherwise FindHelper returns the server itself,
 // "/proc/self/exe", with the reason in Reason ("" when there is no file).
 func FindHelper(exe string) *Helper {
 	self := &Helper{Path: "/proc/self/exe"}
@@ -65,18 +66,55 @@ func FindHelper(exe string) *Helper {
 		return self
 	}
 	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
 	if err := checkHelperFile(f, exe); err != nil {
-		f.Close()
 		self.Reason = path + ": " + err.Error()
 		return self
 	}
-	h := &Helper{Path: fmt.Sprintf("/proc/self/fd/%d", f.Fd()), Standalone: true, file: f}
+	sealed, err := sealedCopy(f)
+	if err != nil {
+		self.Reason = path + ": " + err.Error()
+		return self
+	}
+	h := &Helper{Path: fmt.Sprintf("/proc/self/fd/%d", sealed.Fd()), Standalone: true, file: sealed}
 	if err := h.checkProtocol(); err != nil {
-		f.Close()
+		sealed.Close()
 		self.Reason = path + ": " + err.Error()
 		return self
 	}
 	return h
+}
+
+// sealedCopy copies the checked helper file f into a memory file sealed
+// against every change, and returns it. Holding the file's descriptor
+// keeps a rename from swapping it, but not a write in place: a sandboxed
+// command with write access to the directory the binaries are installed
+// in (say ~/go/bin under a writable home) could otherwise rewrite the
+// helper that confines the next command.
+func sealedCopy(f *os.File) (*os.File, error) {
+	src, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	mfd, err := unix.MemfdCreate(HelperName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	m := os.NewFile(uintptr(mfd), "memfd:"+HelperName)
+	const maxHelper = 256 << 20
+	n, err := io.Copy(m, io.LimitReader(src, maxHelper+1))
+	if err == nil && n > maxHelper {
+		err = fmt.Errorf("larger than %d bytes", maxHelper)
+	}
+	if err == nil {
+		_, err = unix.FcntlInt(m.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_WRITE|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL)
+	}
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("copying into a sealed memory file: %w", err)
+	}
+	return m, nil
 }
 
 func checkHelperFile(f *os.File, exe string) error {

@@ -55,8 +55,18 @@ func TestFindHelperStandalone(t *testing.T) {
 	if !h.Standalone || h.Reason != "" || !strings.HasPrefix(h.Path, "/proc/self/fd/") {
 		t.Fatalf("FindHelper = %+v; want the standalone helper, run through its descriptor", h)
 	}
-	// The file goes away (an upgrade replacing it, say): the helper that
-	// was checked still runs every command.
+	if target, _ := os.Readlink(h.Path); !strings.HasPrefix(target, "/memfd:") {
+		t.Fatalf("the helper runs from %s, want a sealed memory file", target)
+	}
+	if err := os.WriteFile(h.Path, []byte("x"), 0o755); err == nil {
+		t.Fatalf("the sealed helper could be written")
+	}
+	// The file is rewritten in place (by a command that can write where
+	// the binaries are installed, say), then removed: the helper that was
+	// checked still runs every command.
+	if err := os.WriteFile(file, []byte("#!/bin/sh\nexec \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
