@@ -28,6 +28,9 @@ func registerWorkspace(srv *appserver.Server, conf *config.Config, guard *pathgu
 	}
 	support := sandbox.Probe()
 	logger.Debug("sandbox support", "support", support.String())
+	if support.Files() && !support.Scopes() {
+		logger.Warn("this kernel cannot scope signals and abstract unix sockets (Landlock ABI 6, Linux 6.7 or later with the erratum fix): sandboxed commands can signal processes outside the sandbox, the server included", "support", support.String())
+	}
 	if err := policy.Check(support); err != nil {
 		// The default applies to every command that names no policy: if
 		// it cannot be enforced, refuse to start rather than run commands
