@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"io"
 	"os"
@@ -506,5 +507,38 @@ func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 	}
 	if err := os.WriteFile(dst, b, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSandboxCannotReachServer is the escape a security audit found: a
+// sandboxed command that reads the server's token and connects back to
+// its unix socket could run anything unsandboxed. With the state
+// directory hidden from sandboxed commands, it finds neither.
+func TestSandboxCannotReachServer(t *testing.T) {
+	home := t.TempDir()
+	env := []string{"APPSERVER_HOME=" + home}
+	tokenFile := filepath.Join(home, "ws-token")
+	if r := run(t, env, "token", "create", "--file", tokenFile); r.code != 0 {
+		t.Fatal(r)
+	}
+	s := startIn(t, "", env, "--listen", "unix://", "--ws-auth", "capability-token", "--ws-token-file", tokenFile, "--log-level", "debug")
+	sock := strings.TrimPrefix(s.url, "unix://")
+	if strings.Contains(s.stderr.String(), "cannot hide them on this system") {
+		t.Skipf("no isolation on this system:\n%s", s.stderr.String())
+	}
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	escape := fmt.Sprintf(`cat %q; %q rpc --token-file %q unix://%s command/exec '{"command":["touch",%q],"sandboxPolicy":{"type":"dangerFullAccess"}}'; echo end`,
+		tokenFile, binary, tokenFile, sock, pwned)
+	params, _ := json.Marshal(map[string]any{"command": []string{"sh", "-c", escape}})
+	r := run(t, env, "rpc", "--token-file", tokenFile, s.url, "command/exec", string(params))
+	if r.code != 0 || !strings.Contains(r.stdout, `end\n`) {
+		t.Fatalf("command/exec: %+v", r)
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatalf("a sandboxed command drove the server into running an unsandboxed one: %s", r.stdout)
+	}
+	tok, _ := os.ReadFile(tokenFile)
+	if strings.Contains(r.stdout, strings.TrimSpace(string(tok))) {
+		t.Errorf("a sandboxed command read the server's token: %s", r.stdout)
 	}
 }

@@ -21,6 +21,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// A second signal after the first one kills the process at once.
 	go func() { <-ctx.Done(); stop() }()
-	m := &cli.Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	m := &cli.Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, SelfHelper: true}
 	os.Exit(m.Run(ctx, os.Args[1:]))
 }

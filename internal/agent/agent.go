@@ -48,6 +48,9 @@ type Options struct {
 	// internal/sandbox).
 	Helper  string
 	Support sandbox.Support
+	// Isolation, if set, hides the server's private files from sandboxed
+	// commands.
+	Isolation *sandbox.Isolation
 	// Env returns the base environment of commands; nil means os.Environ.
 	Env func() []string
 	// Cwd is the working directory of threads that name none.

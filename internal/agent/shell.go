@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/appserver-go/appserver/internal/procexec"
@@ -198,7 +199,7 @@ func (r *turnRun) runShell(itemID, cmd string, args shellArgs, source string, ca
 	if args.TimeoutMs > 0 {
 		timeout = time.Duration(args.TimeoutMs) * time.Millisecond
 	}
-	argv, err := sandbox.Command(t.e.opts.Helper, policy, []string{"/bin/bash", "-lc", cmd})
+	argv, isolated, err := t.e.opts.Isolation.Command(t.e.opts.Helper, policy, []string{"/bin/bash", "-lc", cmd})
 	if err != nil {
 		out := err.Error()
 		finish("failed", out, ptr(-1), toModel(out)...)
@@ -207,8 +208,12 @@ func (r *turnRun) runShell(itemID, cmd string, args shellArgs, source string, ca
 	var mu sync.Mutex
 	var agg strings.Builder
 	const keep = 64 << 10
+	var isolate func(*syscall.SysProcAttr)
+	if isolated {
+		isolate = t.e.opts.Isolation.SysProcAttr
+	}
 	p, err := procexec.Start(r.ctx, procexec.Spec{
-		Argv: argv, Dir: cwd, Env: sandbox.HelperEnv(policy, t.e.opts.Env()),
+		Argv: argv, Dir: cwd, Env: sandbox.HelperEnv(policy, t.e.opts.Env()), Isolate: isolate,
 		Stream: true, Timeout: timeout, OutputCap: 1 << 20,
 		OnOutput: func(stream string, chunk []byte, capReached bool) {
 			text := strings.ToValidUTF8(string(chunk), "\uFFFD")

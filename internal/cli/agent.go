@@ -17,7 +17,7 @@ import (
 
 // registerAgent opens the thread store and adds the account, catalog,
 // thread and turn methods.
-func registerAgent(srv *appserver.Server, conf *config.Loaded, guard *pathguard.Guard, home, helper string, getenv func(string) string, logger *slog.Logger) (*agent.Engine, *threadstore.Store, error) {
+func registerAgent(srv *appserver.Server, conf *config.Loaded, guard *pathguard.Guard, home, helper string, iso *sandbox.Isolation, getenv func(string) string, logger *slog.Logger) (*agent.Engine, *threadstore.Store, error) {
 	store, err := threadstore.Open(filepath.Join(home, "threads"), &threadstore.Options{Logger: logger})
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening the thread store: %w", err)
@@ -25,15 +25,16 @@ func registerAgent(srv *appserver.Server, conf *config.Loaded, guard *pathguard.
 	cat := catalog.Register(srv, catalog.Options{Home: home, Config: conf, Getenv: getenv, Logger: logger, Version: Version})
 	cwd, _ := os.Getwd()
 	engine := agent.Register(srv, agent.Options{
-		Store:   store,
-		Config:  &conf.Config,
-		APIKey:  cat.KeyFor,
-		Guard:   guard,
-		Helper:  helper,
-		Support: sandbox.Probe(),
-		Cwd:     cwd,
-		Version: Version,
-		Logger:  logger,
+		Store:     store,
+		Config:    &conf.Config,
+		APIKey:    cat.KeyFor,
+		Guard:     guard,
+		Helper:    helper,
+		Isolation: iso,
+		Support:   sandbox.Probe(),
+		Cwd:       cwd,
+		Version:   Version,
+		Logger:    logger,
 	})
 	return engine, store, nil
 }

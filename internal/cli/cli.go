@@ -32,6 +32,11 @@ type Main struct {
 	Stderr io.Writer
 	// Getenv reads the environment; nil means os.Getenv.
 	Getenv func(string) string
+	// SelfHelper says this binary's main runs sandbox.Main when its first
+	// argument is sandbox.HelperArg, so it can be its own sandbox helper.
+	// Without it (a test binary, say) the server never starts itself as a
+	// helper for anything but a sandboxed command, and hides nothing.
+	SelfHelper bool
 	// ready, if set, is called with the banner's first listen URL once a
 	// server listens (tests use it instead of parsing stderr).
 	ready func(url string)

@@ -23,6 +23,7 @@ import (
 	"github.com/appserver-go/appserver/internal/listen"
 	"github.com/appserver-go/appserver/internal/metrics"
 	"github.com/appserver-go/appserver/internal/pathguard"
+	"github.com/appserver-go/appserver/internal/sandbox"
 	"github.com/appserver-go/appserver/internal/unixsock"
 	"github.com/appserver-go/appserver/wstransport"
 )
@@ -278,10 +279,18 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	})
 	helper := findHelper(logger)
 	defer helper.Close()
-	if err := registerWorkspace(srv, &conf.Config, guard, helper.Path, logger); err != nil {
+	private := append([]string{home, cfg.tlsKey}, wsAuth.files...)
+	if cfg.listen.Kind == listen.Unix {
+		private = append(private, cfg.listen.Path)
+	}
+	var iso *sandbox.Isolation
+	if helper.Standalone || m.SelfHelper {
+		iso = isolation(helper.Path, private, guard, logger)
+	}
+	if err := registerWorkspace(srv, &conf.Config, guard, helper.Path, iso, logger); err != nil {
 		return err
 	}
-	engine, store, err := registerAgent(srv, conf, guard, home, helper.Path, m.Getenv, logger)
+	engine, store, err := registerAgent(srv, conf, guard, home, helper.Path, iso, m.Getenv, logger)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/appserver-go/appserver"
 	"github.com/appserver-go/appserver/internal/config"
@@ -17,7 +18,7 @@ import (
 
 // registerWorkspace adds the workspace methods (fs/*, command/exec,
 // process/*, fuzzyFileSearch) to srv.
-func registerWorkspace(srv *appserver.Server, conf *config.Config, guard *pathguard.Guard, helper string, logger *slog.Logger) error {
+func registerWorkspace(srv *appserver.Server, conf *config.Config, guard *pathguard.Guard, helper string, iso *sandbox.Isolation, logger *slog.Logger) error {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return err
@@ -43,6 +44,7 @@ func registerWorkspace(srv *appserver.Server, conf *config.Config, guard *pathgu
 		Guard:         guard,
 		DefaultPolicy: policy,
 		Helper:        helper,
+		Isolation:     iso,
 		Support:       support,
 		Cwd:           cwd,
 		Logger:        logger,
@@ -86,4 +88,42 @@ func findHelper(logger *slog.Logger) *sandbox.Helper {
 		logger.Debug("sandbox helper: this binary (no " + sandbox.HelperName + " beside it)")
 	}
 	return h
+}
+
+// isolation hides the server's private files (state directory, credential
+// and key files, unix socket) from sandboxed commands, where the system
+// allows it (see sandbox.Isolation). A path that holds the server's
+// working directory or a workspace root stays visible: hiding it would
+// hide the commands' own work.
+func isolation(helper string, private []string, guard *pathguard.Guard, logger *slog.Logger) *sandbox.Isolation {
+	cwd, _ := os.Getwd()
+	keep := append([]string{cwd}, guard.Roots()...)
+	var hide []string
+	for _, p := range private {
+		if p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			continue
+		}
+		covers := false
+		for _, k := range keep {
+			if k != "" && (k == abs || strings.HasPrefix(k, abs+string(filepath.Separator))) {
+				covers = true
+			}
+		}
+		if covers {
+			logger.Warn("not hiding a private path from sandboxed commands: it contains the working directory or a workspace root", "path", abs)
+			continue
+		}
+		hide = append(hide, abs)
+	}
+	iso, err := sandbox.NewIsolation(helper, hide)
+	if err != nil {
+		logger.Warn("sandboxed commands can read the server's own files (its state directory and credentials): cannot hide them on this system; see README, Running an agent safely", "err", err)
+		return nil
+	}
+	logger.Debug("hidden from sandboxed commands", "paths", iso.Hidden())
+	return iso
 }

@@ -47,6 +47,9 @@ type Options struct {
 	// Helper is the binary that applies the sandbox (its main calls
 	// sandbox.Main); "/proc/self/exe" for the server itself.
 	Helper string
+	// Isolation, if set, hides the server's private files from sandboxed
+	// commands.
+	Isolation *sandbox.Isolation
 	// Support is what the kernel can enforce (sandbox.Probe()).
 	Support sandbox.Support
 	// Env returns the base environment of commands; nil means os.Environ.
@@ -280,9 +283,12 @@ func (m *Methods) start(ctx context.Context, what string, argv []string, policy 
 	if err := lookPath(argv[0], spec.Env, spec.Dir); err != nil {
 		return nil, jsonrpc.NewError(jsonrpc.CodeInternalError, "failed to spawn "+what+": "+oserr.Text(err))
 	}
-	full, err := sandbox.Command(m.opts.Helper, policy, argv)
+	full, isolated, err := m.opts.Isolation.Command(m.opts.Helper, policy, argv)
 	if err != nil {
 		return nil, invalidRequest("%v", err)
+	}
+	if isolated {
+		spec.Isolate = m.opts.Isolation.SysProcAttr
 	}
 	spec.Argv = full
 	spec.Env = sandbox.HelperEnv(policy, spec.Env)

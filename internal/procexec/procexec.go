@@ -67,6 +67,9 @@ type Spec struct {
 	// Rows and Cols are the initial terminal size; 0 means 24 rows or 80
 	// columns.
 	Rows, Cols uint16
+	// Isolate, if set, adjusts the child's process attributes before it
+	// starts: the sandbox's namespaces (sandbox.Isolation.SysProcAttr).
+	Isolate func(*syscall.SysProcAttr)
 	// Stdin keeps a pipe to the child's stdin open for Write and CloseStdin.
 	// Without it (and without TTY) the child's stdin is /dev/null.
 	Stdin bool
@@ -280,6 +283,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		Ctty:      0, // child fd 0, the pty slave
 		Pdeathsig: syscall.SIGKILL,
 		PidFD:     &pidfd,
+	}
+	if spec.Isolate != nil {
+		spec.Isolate(sys)
 	}
 	start := time.Now()
 	pid, err := syscall.ForkExec(path, spec.Argv, &syscall.ProcAttr{

@@ -25,8 +25,8 @@ const HelperName = "appserver-sandbox"
 // answers "HelperArg --protocol" with it; change it whenever any of that
 // changes, so that a server never hands work to a helper of another build
 // that would read it differently, and whenever the helper's guarantees
-// grow (2: only descriptors 0-2 reach the command).
-const HelperProtocol = "appserver-sandbox/2"
+// grow (2: only descriptors 0-2 reach the command; 3: isolation flags).
+const HelperProtocol = "appserver-sandbox/3"
 
 // Exit statuses of the helper when it does not reach the target, chosen
 // as POSIX shells choose them.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -69,9 +70,16 @@ func Main(args []string) int {
 		fmt.Println(HelperProtocol)
 		return 0
 	}
-	if len(args) < 3 || args[1] != "--" {
-		return fail(ExitCannotRun, "usage: %s <policy> -- command [args...]", HelperArg)
+	if len(args) > 0 && args[0] == "--probe-isolation" {
+		return probeIsolation(args[1:])
 	}
+	// <policy> [isolation flags] -- command [args...]
+	sep := slices.Index(args, "--")
+	if len(args) < 3 || sep < 1 || sep == len(args)-1 {
+		return fail(ExitCannotRun, "usage: %s <policy> [--from-ns=MNT:USER --hide=PATH...] -- command [args...]", HelperArg)
+	}
+	isoFlags := args[1:sep]
+	args = append([]string{args[0], "--"}, args[sep+1:]...)
 	p, err := ParsePolicy(json.RawMessage(args[0]))
 	if err != nil {
 		return fail(ExitCannotRun, "bad policy argument: %v", err)
@@ -93,6 +101,11 @@ func Main(args []string) int {
 	// thread that sets them up must be the one that executes the target.
 	// It is never unlocked: if Exec fails the process exits.
 	runtime.LockOSThread()
+	// Mounts first: they need the capabilities the new user namespace
+	// gave this process, which confine then drops for good.
+	if err := isolate(isoFlags); err != nil {
+		return fail(ExitCannotRun, "%v", err)
+	}
 	if err := confine(p, s, env); err != nil {
 		return fail(ExitCannotRun, "%v", err)
 	}

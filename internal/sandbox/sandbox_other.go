@@ -2,7 +2,11 @@
 
 package sandbox
 
-import "runtime"
+import (
+	"errors"
+	"runtime"
+	"syscall"
+)
 
 // Probe reports what the running kernel can enforce: on this platform,
 // nothing, so only DangerFullAccess passes Check.
@@ -30,3 +34,24 @@ func (h *Helper) Close() error { return nil }
 // FindHelper returns the server binary itself: no helper can confine
 // anything on this platform.
 func FindHelper(exe string) *Helper { return &Helper{Path: exe} }
+
+// Isolation hides server-private paths from sandboxed commands (see the
+// Linux version); there is none on this platform.
+type Isolation struct{}
+
+// NewIsolation fails on this platform.
+func NewIsolation(helper string, paths []string) (*Isolation, error) {
+	return nil, errors.New("isolation needs Linux namespaces")
+}
+
+// Hidden returns nothing.
+func (iso *Isolation) Hidden() []string { return nil }
+
+// Command is the package's Command; nothing is isolated.
+func (iso *Isolation) Command(helper string, p Policy, argv []string) ([]string, bool, error) {
+	full, err := Command(helper, p, argv)
+	return full, false, err
+}
+
+// SysProcAttr does nothing on this platform.
+func (iso *Isolation) SysProcAttr(*syscall.SysProcAttr) {}
