@@ -117,6 +117,11 @@ func (iso *Isolation) SysProcAttr(sys *syscall.SysProcAttr) {
 	sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: iso.uid, HostID: iso.uid, Size: 1}}
 	sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: iso.gid, HostID: iso.gid, Size: 1}}
 	sys.GidMappingsEnableSetgroups = false
+	// A non-root user keeps no capability across the helper's execve; as
+	// an ambient capability CAP_SYS_ADMIN (over the new namespaces only)
+	// survives it, for the mounts. The helper drops it, with every other
+	// capability, before it runs the command.
+	sys.AmbientCaps = append(sys.AmbientCaps, unix.CAP_SYS_ADMIN)
 }
 
 // probe starts the helper isolated once, hiding a directory made for the
