@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/appserver-go/appserver/jsonrpc"
 )
@@ -264,10 +265,31 @@ func (s *Session) readLoop() {
 		}
 		s.dispatch(data)
 	}
+	if err == io.EOF {
+		s.drainInput()
+	}
 	s.finish(err)
 	s.work.Wait()
 	close(s.ended)
 	s.server.removeSession(s)
+}
+
+// drainInput runs when the peer has sent all it will (EOF: a client that
+// pipes requests into stdio and closes its end) but may still read: the
+// requests already read are answered, and their answers written, before
+// the session ends. A close or abort (Shutdown, a slow consumer, a failed
+// write) ends the wait at once.
+func (s *Session) drainInput() {
+	for {
+		s.outMu.Lock()
+		idle := s.inflight.Load() == 0 && len(s.out) == 0 && !s.writing
+		stop := s.closeReason != nil || s.closed
+		s.outMu.Unlock()
+		if idle || stop {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // finish runs once the reader has stopped.

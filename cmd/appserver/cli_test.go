@@ -119,6 +119,29 @@ func TestStdio(t *testing.T) {
 	}
 }
 
+// TestStdioAnswersAfterEOF: a client that writes its requests and closes
+// stdin (printf ... | appserver) still gets every answer, also of a
+// request still running at EOF, and then the server exits 0.
+func TestStdioAnswersAfterEOF(t *testing.T) {
+	cmd := exec.Command(binary)
+	cmd.Env = append(os.Environ(), "APPSERVER_HOME="+t.TempDir())
+	cmd.Stdin = strings.NewReader(`{"id":1,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}` + "\n" +
+		`{"id":2,"method":"command/exec","params":{"command":["sh","-c","sleep 0.3; echo late"]}}` + "\n" +
+		`{"id":3,"method":"no/such"}`)
+	var stderr testutil.SyncBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	got := string(out)
+	for _, want := range []string{`{"id":1,"result":{"userAgent"`, `{"id":2,"result":{"exitCode":0,"stdout":"late\n"`, `{"id":3,"error":{"code":-32600`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %s in:\n%s", want, got)
+		}
+	}
+}
+
 // TestStdioSignalWithStdinOpen: on stdio, SIGTERM or SIGINT ends the
 // server within the grace period even though the client keeps stdin open
 // (a blocked read of a pipe is not woken by closing it) and a request is
@@ -540,5 +563,62 @@ func TestSandboxCannotReachServer(t *testing.T) {
 	tok, _ := os.ReadFile(tokenFile)
 	if strings.Contains(r.stdout, strings.TrimSpace(string(tok))) {
 		t.Errorf("a sandboxed command read the server's token: %s", r.stdout)
+	}
+}
+
+// TestSandboxHidesServerFilesAsUser is TestSandboxCannotReachServer's
+// hiding for a server run by an ordinary user, the usual case (a non-root
+// helper keeps no capability across execve, which a first version missed).
+// It needs root, to start the server as nobody.
+func TestSandboxHidesServerFilesAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the server as another user")
+	}
+	const nobody = 65534
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "bin")
+	home := filepath.Join(dir, "home")
+	for _, d := range []string{bin, home} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, binary, filepath.Join(bin, "appserver"), 0o755)
+	copyFile(t, filepath.Join(filepath.Dir(binary), "appserver-sandbox"), filepath.Join(bin, "appserver-sandbox"), 0o755)
+	token := filepath.Join(home, "ws-token")
+	if err := os.WriteFile(token, []byte("user-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{bin, filepath.Join(bin, "appserver"), filepath.Join(bin, "appserver-sandbox"), home, token} {
+		if err := os.Chown(p, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(filepath.Join(bin, "appserver"), "--log-level", "debug")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "APPSERVER_HOME=" + home}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	cmd.Stdin = strings.NewReader(`{"id":1,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}` + "\n" +
+		`{"id":2,"method":"command/exec","params":{"command":["sh","-c","id -u; cat ` + token + `; echo end"]}}` + "\n")
+	var stderr testutil.SyncBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("server as nobody: %v\n%s", err, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "cannot hide them on this system") {
+		// Only acceptable where an ordinary user cannot create a user
+		// namespace at all.
+		probe := exec.Command("unshare", "--user", "true")
+		probe.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		if probe.Run() == nil {
+			t.Fatalf("user namespaces work for nobody here, yet the server could not hide its files:\n%s", stderr.String())
+		}
+		t.Skipf("no user namespaces for ordinary users on this system")
+	}
+	if !strings.Contains(string(out), `"stdout":"65534\nend\n"`) || strings.Contains(string(out), "user-secret") {
+		t.Errorf("a sandboxed command of a server run by a user read its token, or did not run:\n%s\n%s", out, stderr.String())
 	}
 }
