@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxLinkHops bounds symlink chains, as the kernel does (ELOOP after 40).
@@ -31,41 +33,55 @@ func (f *fsMethods) atomicWrite(path string, data []byte) error {
 	if err != nil {
 		return osError(err)
 	}
+	// Everything below happens relative to one open descriptor of the
+	// target's directory: a directory on the path swapped for a symlink
+	// meanwhile cannot move the temporary file or the rename elsewhere,
+	// and under workspace roots the directory is checked as opened.
+	dir, base := filepath.Dir(target), filepath.Base(target)
+	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return osError(err)
+	}
+	defer d.Close()
+	if err := f.checkOpened(d); err != nil {
+		return err
+	}
+	dfd := int(d.Fd())
 	perm := fs.FileMode(0o666)
 	exists := false
 	uid, gid := -1, -1
-	fi, err := os.Lstat(target)
+	var st unix.Stat_t
+	err = unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
 	switch {
 	case err == nil:
-		if fi.IsDir() {
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
 			return osError(syscall.EISDIR)
-		}
-		if !fi.Mode().IsRegular() {
+		case unix.S_IFREG:
+		default:
 			// Renaming over a device or FIFO would replace it; writing
-			// into one could block. Neither is a file write.
+			// into one could block. Neither is a file write. (A symlink
+			// here was swapped in after followLinks: not ours to follow.)
 			return notAFile(path)
 		}
 		exists = true
-		perm = fi.Mode().Perm()
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			uid, gid = int(st.Uid), int(st.Gid)
-		}
+		perm = fs.FileMode(st.Mode & 0o777)
+		uid, gid = int(st.Uid), int(st.Gid)
 	case errors.Is(err, fs.ErrNotExist):
 	default:
 		return osError(err) // e.g. ENOTDIR: a parent is a file
 	}
 
-	dir := filepath.Dir(target)
-	tmp, err := createTemp(dir, filepath.Base(target), perm)
+	tmp, tmpBase, err := createTempAt(d, base, perm)
 	if err != nil {
 		return osError(err)
 	}
-	tmpName := tmp.Name()
+	tmpName := filepath.Join(dir, tmpBase)
 	done := false
 	defer func() {
 		if !done {
 			_ = tmp.Close()
-			_ = os.Remove(tmpName)
+			_ = unix.Unlinkat(dfd, tmpBase, 0)
 		}
 	}()
 	if exists {
@@ -85,24 +101,26 @@ func (f *fsMethods) atomicWrite(path string, data []byte) error {
 		return osError(err)
 	}
 	if err := tmp.Close(); err != nil {
-		_ = os.Remove(tmpName)
+		_ = unix.Unlinkat(dfd, tmpBase, 0)
 		done = true
 		return osError(err)
 	}
 	if f.beforeRename != nil {
 		if err := f.beforeRename(tmpName, target); err != nil {
-			_ = os.Remove(tmpName)
+			_ = unix.Unlinkat(dfd, tmpBase, 0)
 			done = true
 			return err
 		}
 	}
-	if err := os.Rename(tmpName, target); err != nil {
-		_ = os.Remove(tmpName)
+	if err := unix.Renameat(dfd, tmpBase, dfd, base); err != nil {
+		_ = unix.Unlinkat(dfd, tmpBase, 0)
 		done = true
-		return osError(err)
+		return osError(&fs.PathError{Op: "rename", Path: target, Err: err})
 	}
 	done = true
-	if err := syncDir(dir); err != nil {
+	// File systems that cannot fsync a directory (EINVAL, ENOTSUP) are
+	// not an error.
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
 		// The new content is in place; only its durability across a power
 		// cut is in doubt. Failing the request would make the client
 		// believe the write did not happen.
@@ -147,37 +165,21 @@ const tempPrefixMax = 200
 // tempMarker is in every temporary file's name: ".<name>.appserver-tmp-<n>".
 const tempMarker = ".appserver-tmp-"
 
-// createTemp creates a new, exclusive file in dir for a write to base.
-func createTemp(dir, base string, perm fs.FileMode) (*os.File, error) {
+// createTempAt creates a new, exclusive file in the directory d for a
+// write to base, and returns it with its name in d.
+func createTempAt(d *os.File, base string, perm fs.FileMode) (*os.File, string, error) {
 	if len(base) > tempPrefixMax {
 		base = base[:tempPrefixMax]
 	}
 	for range 10 {
-		name := filepath.Join(dir, "."+base+tempMarker+strconv.FormatUint(rand.Uint64(), 36))
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_CLOEXEC, perm)
+		name := "." + base + tempMarker + strconv.FormatUint(rand.Uint64(), 36)
+		fd, err := unix.Openat(int(d.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, uint32(perm))
 		if err == nil {
-			return f, nil
+			return os.NewFile(uintptr(fd), filepath.Join(d.Name(), name)), name, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return nil, err
+			return nil, "", &fs.PathError{Op: "open", Path: filepath.Join(d.Name(), name), Err: err}
 		}
 	}
-	return nil, &fs.PathError{Op: "open", Path: dir, Err: syscall.EEXIST}
-}
-
-// syncDir fsyncs a directory so that a rename in it is durable. File
-// systems that cannot fsync a directory (EINVAL) are not an error.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
-		return nil
-	}
-	return err
+	return nil, "", &fs.PathError{Op: "open", Path: d.Name(), Err: syscall.EEXIST}
 }

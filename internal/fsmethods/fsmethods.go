@@ -41,6 +41,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -49,6 +50,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/appserver-go/appserver"
 	refb64 "github.com/appserver-go/appserver/internal/b64"
@@ -199,6 +202,25 @@ func (f *fsMethods) checkPath(p string) (string, error) {
 	return clean, nil
 }
 
+// checkOpened checks, when the server is confined to workspace roots,
+// that what was opened lies inside them. checkPath judged the path, but a
+// command running beside the server may swap a directory on it for a
+// symlink before the open; the descriptor says where the open really
+// went.
+func (f *fsMethods) checkOpened(file *os.File) error {
+	if !f.guard.Confined() {
+		return nil
+	}
+	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(file.Fd())))
+	if err != nil {
+		return osError(err)
+	}
+	if _, err := f.guard.Check(real); err != nil {
+		return refuse(err.Error())
+	}
+	return nil
+}
+
 type pathParams struct {
 	Path *string `json:"path"`
 }
@@ -236,6 +258,9 @@ func (f *fsMethods) readFile(ctx context.Context, s *appserver.Session, p pathPa
 		return nil, osError(err)
 	}
 	defer file.Close()
+	if err := f.checkOpened(file); err != nil {
+		return nil, err
+	}
 	fi, err := file.Stat()
 	if err != nil {
 		return nil, osError(err)
@@ -520,6 +545,9 @@ func (f *fsMethods) readDirectory(ctx context.Context, s *appserver.Session, p p
 		return nil, osError(err)
 	}
 	defer dir.Close()
+	if err := f.checkOpened(dir); err != nil {
+		return nil, err
+	}
 	entries := []DirectoryEntry{}
 	for {
 		batch, err := dir.ReadDir(1024)
@@ -571,31 +599,60 @@ func (f *fsMethods) remove(ctx context.Context, s *appserver.Session, p removePa
 	}
 	recursive := p.Recursive == nil || *p.Recursive
 	force := p.Force == nil || *p.Force
-	fi, err := os.Lstat(path)
-	if err != nil {
-		if force && errors.Is(err, os.ErrNotExist) {
-			return empty{}, nil
-		}
-		return nil, osError(err)
-	}
+	err = f.removeIn(path, recursive)
+	var rpcErr *jsonrpc.Error
 	switch {
-	case fi.IsDir() && recursive:
-		// RemoveAll never follows symlinks: it unlinks them, and it walks
-		// with openat/unlinkat relative to directory descriptors, so a
-		// link swapped in during the walk cannot redirect it.
-		err = os.RemoveAll(path)
-	case fi.IsDir():
-		err = syscall.Rmdir(path)
+	case err == nil, force && errors.Is(err, os.ErrNotExist):
+		return empty{}, nil
+	case errors.As(err, &rpcErr):
+		return nil, rpcErr // outside the roots, as opened
+	}
+	return nil, osError(err)
+}
+
+// removeIn removes path through one descriptor of its parent directory,
+// checked where it landed when the server is confined to workspace roots:
+// a parent swapped for a symlink meanwhile cannot redirect the removal.
+// The entry itself is never followed (a symlink is removed, not its
+// target), and a recursive removal walks with openat/unlinkat beneath
+// that directory (os.Root), so a link swapped in during the walk cannot
+// redirect it either.
+func (f *fsMethods) removeIn(path string, recursive bool) error {
+	parent, base := filepath.Dir(path), filepath.Base(path)
+	if parent == path {
+		return syscall.EBUSY // "/" itself
+	}
+	d, err := os.OpenFile(parent, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := f.checkOpened(d); err != nil {
+		return err
+	}
+	dfd := int(d.Fd())
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &fs.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	switch {
+	case isDir && recursive:
+		root, err := os.OpenRoot("/proc/self/fd/" + strconv.Itoa(dfd))
+		if err != nil {
+			return err
+		}
+		defer root.Close()
+		return root.RemoveAll(base)
+	case isDir:
+		err = unix.Unlinkat(dfd, base, unix.AT_REMOVEDIR)
 	default:
-		err = syscall.Unlink(path) // a symlink itself, never its target
+		err = unix.Unlinkat(dfd, base, 0)
 	}
 	if err != nil {
-		if force && errors.Is(err, os.ErrNotExist) {
-			return empty{}, nil
-		}
-		return nil, osError(err)
+		return &fs.PathError{Op: "remove", Path: path, Err: err}
 	}
-	return empty{}, nil
+	return nil
 }
 
 // jsonRaw marks pre-encoded JSON: the engine sends it as is.
