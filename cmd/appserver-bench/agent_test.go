@@ -222,8 +222,11 @@ func TestProviderStream(t *testing.T) {
 	if len(streams) != 1 || len(streams[0].Flushed) != 5 || streams[0].Completed < streams[0].Flushed[4] {
 		t.Fatalf("turn 41: %+v", streams)
 	}
-	if fl := streams[0].Flushed; fl[4]-fl[0] < int64(3*time.Millisecond) {
-		t.Errorf("deltas not paced: %v", fl)
+	// Paced on a fixed schedule from the request: the 5th delta never
+	// leaves before 5 gaps have passed (late ones may bunch up on a
+	// loaded machine, so only this bound is certain).
+	if st := streams[0]; st.Flushed[4]-st.Arrived < int64(5*time.Millisecond) {
+		t.Errorf("deltas not paced: arrived %d, flushed %v", st.Arrived, st.Flushed)
 	}
 	if _, ok := p.flushTime(1, 5); ok {
 		t.Error("flush time for a delta that was never sent")
