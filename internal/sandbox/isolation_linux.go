@@ -23,7 +23,7 @@ import (
 // confines itself; the command, without capabilities and under Landlock,
 // cannot undo the mounts.
 type Isolation struct {
-	hide []string
+	hide []hidden
 	// The server's mount and user namespaces, which the helper must not
 	// be in: only a mount namespace owned by a new user namespace turns
 	// the mounts it copied into slaves, so that what the helper mounts
@@ -48,17 +48,23 @@ func NewIsolation(helper string, paths []string) (*Isolation, error) {
 			continue
 		}
 		abs, err := filepath.Abs(p)
-		if err != nil {
+		if err != nil || slices.ContainsFunc(iso.hide, func(h hidden) bool { return h.path == abs }) {
 			continue
 		}
-		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			abs = real
-		} else if errors.Is(err, os.ErrNotExist) {
+		var st unix.Stat_t
+		if unix.Stat(abs, &st) != nil {
+			continue // missing: nothing to hide
+		}
+		h := hidden{path: abs, dir: st.Mode&unix.S_IFMT == unix.S_IFDIR}
+		pin := abs
+		if !h.dir {
+			pin = filepath.Dir(abs)
+		}
+		if unix.Stat(pin, &st) != nil {
 			continue
 		}
-		if !slices.Contains(iso.hide, abs) {
-			iso.hide = append(iso.hide, abs)
-		}
+		h.dev, h.ino = st.Dev, st.Ino
+		iso.hide = append(iso.hide, h)
 	}
 	if len(iso.hide) == 0 {
 		return nil, errors.New("nothing to hide")
@@ -69,8 +75,16 @@ func NewIsolation(helper string, paths []string) (*Isolation, error) {
 	return iso, nil
 }
 
-// Hidden returns the paths hidden from sandboxed commands.
-func (iso *Isolation) Hidden() []string { return slices.Clone(iso.hide) }
+// Hidden returns the paths hidden from sandboxed commands, as they
+// resolve now.
+func (iso *Isolation) Hidden() []string {
+	targets, _ := iso.targets()
+	var out []string
+	for _, t := range targets {
+		out = append(out, t.path)
+	}
+	return out
+}
 
 // Command is the package's Command for an isolated server: the argv, and
 // whether the command must start with SysProcAttr's namespaces. A nil
@@ -80,10 +94,14 @@ func (iso *Isolation) Command(helper string, p Policy, argv []string) ([]string,
 	if err != nil || iso == nil || p.Kind == DangerFullAccess {
 		return full, false, err
 	}
+	flags, err := iso.flags()
+	if err != nil {
+		return nil, false, err
+	}
 	// helper HelperArg POLICY [isolation flags] -- argv
-	out := make([]string, 0, len(full)+len(iso.hide)+1)
+	out := make([]string, 0, len(full)+len(flags))
 	out = append(out, full[:3]...)
-	out = append(out, iso.flags()...)
+	out = append(out, flags...)
 	out = append(out, full[3:]...)
 	return out, true, nil
 }
@@ -101,12 +119,79 @@ func namespaces() (mnt, user uint64, err error) {
 	return m.Ino, u.Ino, nil
 }
 
-func (iso *Isolation) flags() []string {
-	f := []string{"--from-ns=" + strconv.FormatUint(iso.mntNS, 10) + ":" + strconv.FormatUint(iso.userNS, 10)}
-	for _, h := range iso.hide {
-		f = append(f, "--hide="+h)
+func (iso *Isolation) flags() ([]string, error) {
+	targets, err := iso.targets()
+	if err != nil {
+		return nil, err
 	}
-	return f
+	f := []string{"--from-ns=" + strconv.FormatUint(iso.mntNS, 10) + ":" + strconv.FormatUint(iso.userNS, 10)}
+	for _, t := range targets {
+		f = append(f, "--hide="+strconv.FormatUint(t.dev, 10)+":"+strconv.FormatUint(t.ino, 10)+":"+t.path)
+	}
+	return f, nil
+}
+
+// hidden is a path to hide as configured, with the identity (device and
+// inode) it is pinned to: a directory's own, or a file's directory's. A
+// file is resolved again for each command (a credential rotated by a
+// symlink swap or a rename over it is hidden in its new place), but only
+// inside the same directory; the directories are never followed
+// elsewhere. Otherwise a command that renamed a parent and made a decoy
+// in its place would have the next command hide the decoy and see the
+// real thing.
+type hidden struct {
+	path     string
+	dir      bool
+	dev, ino uint64
+}
+
+// hideTarget is a hidden path as resolved for one command: where it is
+// now, and which file that is.
+type hideTarget struct {
+	path     string
+	dev, ino uint64
+	dir      bool
+}
+
+// errMoved refuses sandboxed commands once a pinned directory moved.
+var errMoved = errors.New("a directory the server hides from sandboxed commands is no longer where it was at start-up; refusing to run sandboxed commands until the server restarts")
+
+// targets resolves the hidden paths for one command. Files that no longer
+// exist are skipped; a pinned directory that moved is an error.
+func (iso *Isolation) targets() ([]hideTarget, error) {
+	var out []hideTarget
+	for _, h := range iso.hide {
+		var pin unix.Stat_t
+		pinPath := h.path
+		if !h.dir {
+			pinPath = filepath.Dir(h.path)
+		}
+		if err := unix.Stat(pinPath, &pin); err != nil || pin.Dev != h.dev || pin.Ino != h.ino {
+			return nil, errMoved
+		}
+		real, err := filepath.EvalSymlinks(h.path)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(real, &st) != nil {
+			continue
+		}
+		if !slices.ContainsFunc(out, func(t hideTarget) bool { return t.path == real }) {
+			out = append(out, hideTarget{path: real, dev: st.Dev, ino: st.Ino, dir: st.Mode&unix.S_IFMT == unix.S_IFDIR})
+		}
+	}
+	// What lies inside a hidden directory is hidden with it (and could not
+	// be found under the mount to be hidden again).
+	var dirs []string
+	for _, t := range out {
+		if t.dir {
+			dirs = append(dirs, t.path+string(filepath.Separator))
+		}
+	}
+	return slices.DeleteFunc(out, func(t hideTarget) bool {
+		return slices.ContainsFunc(dirs, func(d string) bool { return strings.HasPrefix(t.path, d) })
+	}), nil
 }
 
 // SysProcAttr sets the namespaces an isolated command starts in: a new
@@ -135,8 +220,17 @@ func (iso *Isolation) probe(helper string) error {
 	if err := os.WriteFile(filepath.Join(dir, "visible"), []byte("x"), 0o600); err != nil {
 		return err
 	}
-	probe := &Isolation{hide: []string{dir}, mntNS: iso.mntNS, userNS: iso.userNS, uid: iso.uid, gid: iso.gid}
-	argv := append([]string{helper, HelperArg, "--probe-isolation"}, probe.flags()...)
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return err
+	}
+	probe := &Isolation{hide: []hidden{{path: dir, dir: true, dev: st.Dev, ino: st.Ino}},
+		mntNS: iso.mntNS, userNS: iso.userNS, uid: iso.uid, gid: iso.gid}
+	flags, err := probe.flags()
+	if err != nil {
+		return err
+	}
+	argv := append([]string{helper, HelperArg, "--probe-isolation"}, flags...)
 	attr := &syscall.SysProcAttr{}
 	probe.SysProcAttr(attr)
 	pid, err := syscall.ForkExec(helper, argv, &syscall.ProcAttr{Env: []string{}, Files: []uintptr{0, 1, 2}, Sys: attr})
@@ -155,10 +249,17 @@ func (iso *Isolation) probe(helper string) error {
 
 // isolate applies the isolation flags of the helper's command line: it
 // refuses to mount anything unless it is in new mount and user namespaces
-// (see Isolation), then covers each hidden path.
+// (see Isolation), then covers each hidden path, and refuses to go on if
+// the command's working directory was inside one.
+//
+// Each path is opened without following a final symlink and checked to be
+// the very file the server named (device and inode), and the mount goes
+// onto that open file: a command that renamed a parent directory, or
+// planted a symlink, since the server resolved the path can make the
+// helper refuse, never mount elsewhere or skip a path.
 func isolate(flags []string) error {
 	var fromMnt, fromUser uint64
-	var hide []string
+	var hide []hideTarget
 	for _, f := range flags {
 		switch {
 		case strings.HasPrefix(f, "--from-ns="):
@@ -170,11 +271,16 @@ func isolate(flags []string) error {
 				return fmt.Errorf("bad %s", f)
 			}
 		case strings.HasPrefix(f, "--hide="):
-			p := strings.TrimPrefix(f, "--hide=")
-			if !filepath.IsAbs(p) {
-				return fmt.Errorf("bad %s: not an absolute path", f)
+			parts := strings.SplitN(strings.TrimPrefix(f, "--hide="), ":", 3)
+			if len(parts) != 3 || !filepath.IsAbs(parts[2]) {
+				return fmt.Errorf("bad %s", f)
 			}
-			hide = append(hide, p)
+			dev, err1 := strconv.ParseUint(parts[0], 10, 64)
+			ino, err2 := strconv.ParseUint(parts[1], 10, 64)
+			if err1 != nil || err2 != nil {
+				return fmt.Errorf("bad %s", f)
+			}
+			hide = append(hide, hideTarget{path: parts[2], dev: dev, ino: ino})
 		default:
 			return fmt.Errorf("unknown isolation flag %q", f)
 		}
@@ -189,24 +295,53 @@ func isolate(flags []string) error {
 	if fromMnt == 0 || fromUser == 0 || mnt == fromMnt || user == fromUser {
 		return errors.New("isolation asked for, but this is not a new mount and user namespace: refusing to mount over the server's files")
 	}
-	for _, p := range hide {
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				continue
-			}
-			return fmt.Errorf("hiding %s: %w", p, err)
+	cwd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("reading the working directory: %w", err)
+	}
+	var before unix.Stat_t
+	if err := unix.Stat(".", &before); err != nil {
+		return fmt.Errorf("reading the working directory: %w", err)
+	}
+	for _, h := range hide {
+		if err := cover(h); err != nil {
+			return err
 		}
-		var err error
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=000")
-		} else {
-			// A file or socket: reads find nothing, writes go nowhere.
-			err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
-		}
-		if err != nil {
-			return fmt.Errorf("hiding %s: %w", p, err)
-		}
+	}
+	// A working directory inside a hidden path would still reach what is
+	// under the mount through relative paths: enter it again by name and
+	// refuse unless it is the same directory.
+	var after unix.Stat_t
+	if unix.Chdir(cwd) != nil || unix.Stat(".", &after) != nil || after.Dev != before.Dev || after.Ino != before.Ino {
+		return fmt.Errorf("the working directory %s lies in a path the server keeps from sandboxed commands", cwd)
+	}
+	return nil
+}
+
+// cover mounts an empty read-only tmpfs over a hidden directory, or
+// /dev/null over a hidden file, after checking it is still that file.
+func cover(h hideTarget) error {
+	fd, err := unix.Open(h.path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("hiding %s: %w (it changed since the server looked; refusing to run)", h.path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("hiding %s: %w", h.path, err)
+	}
+	if st.Dev != h.dev || st.Ino != h.ino {
+		return fmt.Errorf("hiding %s: it is not the file the server named any more; refusing to run", h.path)
+	}
+	target := "/proc/self/fd/" + strconv.Itoa(fd)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		err = unix.Mount("tmpfs", target, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=000")
+	} else {
+		// A file or socket: reads find nothing, writes go nowhere.
+		err = unix.Mount("/dev/null", target, "", unix.MS_BIND, "")
+	}
+	if err != nil {
+		return fmt.Errorf("hiding %s: %w", h.path, err)
 	}
 	return nil
 }
@@ -218,7 +353,9 @@ func probeIsolation(flags []string) int {
 		return fail(ExitCannotRun, "%v", err)
 	}
 	for _, f := range flags {
-		if p, ok := strings.CutPrefix(f, "--hide="); ok {
+		if v, ok := strings.CutPrefix(f, "--hide="); ok {
+			parts := strings.SplitN(v, ":", 3)
+			p := parts[len(parts)-1]
 			if _, err := os.Stat(filepath.Join(p, "visible")); err == nil {
 				return fail(ExitCannotRun, "%s is still visible after isolation", p)
 			}

@@ -85,3 +85,66 @@ func TestIsolationRefusedInServerNamespace(t *testing.T) {
 		t.Errorf("the directory was mounted over in the server's namespace")
 	}
 }
+
+// TestIsolationAttacks replays what a second audit did to the first
+// version of the isolation: a working directory inside the hidden
+// directory (relative paths reached under the mount), a parent renamed
+// and a decoy put in its place (the next command hid the decoy), and a
+// credential rotated by renaming a new file over it (the bind mount
+// covered the old entry only).
+func TestIsolationAttacks(t *testing.T) {
+	p := sandbox.Policy{}
+	needSandbox(t, p)
+	base := t.TempDir()
+	state := filepath.Join(base, "a", "home")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(state, "ws-token"), "state-secret")
+	secrets := filepath.Join(base, "secrets")
+	os.Mkdir(secrets, 0o700)
+	token := filepath.Join(secrets, "token")
+	writeFile(t, token, "old-token")
+	iso, err := sandbox.NewIsolation(helperPath(t), []string{state, token})
+	if err != nil {
+		t.Skipf("no isolation on this system: %v", err)
+	}
+	run := func(dir string, script string) (string, error) {
+		args, _, err := iso.Command(helperPath(t), p, []string{"sh", "-c", script})
+		if err != nil {
+			return "", err
+		}
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = dir
+		cmd.Env = sandbox.HelperEnv(p, os.Environ())
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+		iso.SysProcAttr(cmd.SysProcAttr)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+
+	// A working directory inside the hidden directory is refused.
+	out, err := run(state, "cat ws-token")
+	if err == nil || strings.Contains(out, "state-secret") || !strings.Contains(out, "lies in a path the server keeps") {
+		t.Errorf("working directory inside the state directory: %v\n%s", err, out)
+	}
+
+	// A credential renamed over: the next command sees the new one hidden.
+	writeFile(t, token+".new", "new-token")
+	if err := os.Rename(token+".new", token); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(base, "cat "+token+"; echo end"); err != nil || strings.Contains(out, "new-token") || !strings.HasSuffix(out, "end\n") {
+		t.Errorf("rotated credential: %v\n%s", err, out)
+	}
+
+	// The state directory's parent renamed and a decoy made in its place:
+	// sandboxed commands are refused rather than shown the real one.
+	if err := os.Rename(filepath.Join(base, "a"), filepath.Join(base, "a2")); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(state, 0o700)
+	if _, err := run(base, "cat "+filepath.Join(base, "a2", "home", "ws-token")); err == nil || !strings.Contains(err.Error(), "no longer where it was") {
+		t.Errorf("moved state directory: %v", err)
+	}
+}
