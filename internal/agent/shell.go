@@ -212,8 +212,12 @@ func (r *turnRun) runShell(itemID, cmd string, args shellArgs, source string, ca
 	if isolated {
 		isolate = t.e.opts.Isolation.SysProcAttr
 	}
+	env := t.e.opts.Env()
+	if source == "agent" {
+		env = withoutSecrets(env)
+	}
 	p, err := procexec.Start(r.ctx, procexec.Spec{
-		Argv: argv, Dir: cwd, Env: sandbox.HelperEnv(policy, t.e.opts.Env()), Isolate: isolate,
+		Argv: argv, Dir: cwd, Env: sandbox.HelperEnv(policy, env), Isolate: isolate,
 		Stream: true, Timeout: timeout, OutputCap: 1 << 20,
 		OnOutput: func(stream string, chunk []byte, capReached bool) {
 			text := strings.ToValidUTF8(string(chunk), "\uFFFD")
@@ -270,4 +274,23 @@ func (r *turnRun) runUserShell(cmd string, timeoutMs int64) {
 		return
 	}
 	r.end("completed", nil)
+}
+
+// withoutSecrets drops the variables whose names say they hold a
+// credential (containing KEY, SECRET or TOKEN, in any case) from the
+// environment of the model's commands, as the reference's default shell
+// environment policy does: the server's own OPENAI_API_KEY, say, is not
+// the model's to read. Commands the user types (thread/shellCommand) and
+// those a client starts with command/exec keep the full environment.
+func withoutSecrets(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		up := strings.ToUpper(name)
+		if strings.Contains(up, "KEY") || strings.Contains(up, "SECRET") || strings.Contains(up, "TOKEN") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }

@@ -814,3 +814,31 @@ func TestShellToolConfined(t *testing.T) {
 		})
 	}
 }
+
+// TestShellToolEnvironment: the model's commands do not see the server's
+// credentials in their environment (variables naming a KEY, SECRET or
+// TOKEN), and do see the rest.
+func TestShellToolEnvironment(t *testing.T) {
+	e := newEnv(t, "", `approval_policy="never"`)
+	e.eng.opts.Env = func() []string {
+		return append(os.Environ(), "OPENAI_API_KEY=sk-server", "My_Secret_Thing=s", "GITHUB_TOKEN=t", "PLAIN_VAR=visible")
+	}
+	e.model.Push(
+		responsestest.ToolCall("call_env", "shell", shellCall("env | sort", false)),
+		responsestest.Text("ok"),
+	)
+	c := e.connect()
+	id := c.startThread()
+	c.call("turn/start", `{"threadId":"`+id+`","input":[{"type":"text","text":"env"}]}`)
+	c.until("turn/completed")
+	reqs := e.model.Requests()
+	out := reqs[len(reqs)-1].LastInput().Output
+	for _, leak := range []string{"sk-server", "My_Secret_Thing", "GITHUB_TOKEN"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("the model's command saw %s:\n%s", leak, out)
+		}
+	}
+	if !strings.Contains(out, "PLAIN_VAR=visible") {
+		t.Errorf("the model's command lost an ordinary variable:\n%s", out)
+	}
+}
