@@ -93,6 +93,8 @@ func TestConfinedRaceSwap(t *testing.T) {
 	write(t, root+"/d/secret", "inside")
 	write(t, outside+"/secret", "OUTSIDE")
 	write(t, outside+"/victim", "keep me")
+	write(t, outside+"/only-outside", "x")
+	write(t, root+"/plain", "plain")
 	symlink(t, outside, root+"/link")
 	c := confined(t, root, Options{}).connect(t)
 
@@ -117,21 +119,26 @@ func TestConfinedRaceSwap(t *testing.T) {
 		}
 		c.call("fs/writeFile", js(obj{"path": root + "/d/written", "dataBase64": b64("pwned")}))
 		c.call("fs/remove", js(obj{"path": root + "/d/victim"}))
-		if r := c.call("fs/readDirectory", js(obj{"path": root + "/d"})); r.Error == nil && strings.Contains(string(r.Result), "victim") {
+		c.call("fs/copy", js(obj{"sourcePath": root + "/d/secret", "destinationPath": root + "/copied"}))
+		if b, err := os.ReadFile(root + "/copied"); err == nil && strings.Contains(string(b), "OUTSIDE") {
+			leaks++
+		}
+		c.call("fs/copy", js(obj{"sourcePath": root + "/plain", "destinationPath": root + "/d/victim"}))
+		if r := c.call("fs/readDirectory", js(obj{"path": root + "/d"})); r.Error == nil && strings.Contains(string(r.Result), "only-outside") {
 			leaks++
 		}
 	}
 	close(stop)
 	<-done
 	if leaks > 0 {
-		t.Errorf("fs/readFile or fs/readDirectory showed what is outside the roots %d times", leaks)
+		t.Errorf("fs/readFile, fs/readDirectory or fs/copy showed what is outside the roots %d times", leaks)
 	}
-	if _, err := os.Stat(outside + "/victim"); err != nil {
-		t.Errorf("fs/remove deleted a file outside the roots: %v", err)
+	if b, err := os.ReadFile(outside + "/victim"); err != nil || string(b) != "keep me" {
+		t.Errorf("fs/remove or fs/copy changed a file outside the roots: %q %v", b, err)
 	}
 	entries, _ := os.ReadDir(outside)
 	for _, e := range entries {
-		if e.Name() != "secret" && e.Name() != "victim" {
+		if e.Name() != "secret" && e.Name() != "victim" && e.Name() != "only-outside" {
 			t.Errorf("fs/writeFile left %s outside the roots", e.Name())
 		}
 	}

@@ -7,10 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/appserver-go/appserver"
+	"github.com/appserver-go/appserver/jsonrpc"
 )
 
 type copyParams struct {
@@ -64,14 +66,15 @@ func (f *fsMethods) copy(ctx context.Context, s *appserver.Session, p copyParams
 		if within(resolveLoose(dst), resolveLoose(src)) {
 			return nil, refuse("fs/copy cannot copy a directory to itself or one of its descendants")
 		}
-		err = copyTree(ctx, src, dst)
+		err = copyTree(ctx, src, dst, f.checkOpened)
 	case mode.IsRegular():
-		err = copyFile(src, dst)
+		err = copyFile(src, dst, f.checkOpened)
 	default:
 		return nil, refuse("fs/copy only supports regular files, directories, and symlinks")
 	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
+		var rpcErr *jsonrpc.Error
+		if errors.Is(err, context.Canceled) || errors.As(err, &rpcErr) {
 			return nil, err
 		}
 		return nil, osError(err)
@@ -111,13 +114,17 @@ func copySymlink(src, dst string) error {
 
 // copyFile copies one regular file, writing through a symlink at dst as
 // the reference does. Copying a file onto itself is a no-op: the
-// reference truncates it to nothing.
-func copyFile(src, dst string) error {
+// reference truncates it to nothing. check judges each file as opened
+// (fsMethods.checkOpened): the destination is truncated only after it.
+func copyFile(src, dst string, check func(*os.File) error) error {
 	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	if err := check(in); err != nil {
+		return err
+	}
 	info, err := in.Stat()
 	if err != nil {
 		return err
@@ -129,8 +136,16 @@ func copyFile(src, dst string) error {
 		return nil
 	}
 	// O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of hanging.
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NONBLOCK|syscall.O_CLOEXEC, info.Mode().Perm())
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|syscall.O_NONBLOCK|syscall.O_CLOEXEC, info.Mode().Perm())
 	if err != nil {
+		return err
+	}
+	if err := check(out); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Truncate(0); err != nil {
+		out.Close()
 		return err
 	}
 	return finishCopy(out, in, info.Mode().Perm())
@@ -151,16 +166,19 @@ func finishCopy(out, in *os.File, perm fs.FileMode) error {
 // through os.Root, so a symlink swapped in during the copy cannot take
 // the walk outside either tree, and the destination directory itself is
 // never descended into, so a copy cannot chase its own output.
-func copyTree(ctx context.Context, src, dst string) error {
+//
+// Each side is opened once, judged by check as opened, and walked from
+// that descriptor.
+func copyTree(ctx context.Context, src, dst string, check func(*os.File) error) error {
 	if err := mkdirAll(dst); err != nil {
 		return err
 	}
-	srcRoot, err := os.OpenRoot(src)
+	srcRoot, err := openCheckedRoot(src, check)
 	if err != nil {
 		return err
 	}
 	defer srcRoot.Close()
-	dstRoot, err := os.OpenRoot(dst)
+	dstRoot, err := openCheckedRoot(dst, check)
 	if err != nil {
 		return err
 	}
@@ -171,6 +189,25 @@ func copyTree(ctx context.Context, src, dst string) error {
 	}
 	c := &treeCopy{ctx: ctx, src: srcRoot, dst: dstRoot, dstInfo: dstInfo}
 	return c.dir(".")
+}
+
+// openCheckedRoot opens the directory at path, lets check judge it as
+// opened, and returns an os.Root on that very directory.
+func openCheckedRoot(path string, check func(*os.File) error) (*os.Root, error) {
+	d, err := os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	if err := check(d); err != nil {
+		return nil, err
+	}
+	r, err := os.OpenRoot("/proc/self/fd/" + strconv.Itoa(int(d.Fd())))
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: pe.Err}
+	}
+	return r, err
 }
 
 type treeCopy struct {

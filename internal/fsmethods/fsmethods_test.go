@@ -750,7 +750,7 @@ func TestCopyTreeSkipsDestination(t *testing.T) {
 	write(t, dir+"/src/a/f", "x")
 	// Copy src into src/out directly, bypassing the method's check.
 	done := make(chan error, 1)
-	go func() { done <- copyTree(t.Context(), dir+"/src", dir+"/src/out") }()
+	go func() { done <- copyTree(t.Context(), dir+"/src", dir+"/src/out", func(*os.File) error { return nil }) }()
 	select {
 	case err := <-done:
 		if err != nil {
