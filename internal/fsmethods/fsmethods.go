@@ -456,7 +456,16 @@ func (f *fsMethods) getMetadata(ctx context.Context, req *appserver.Request) (an
 		return nil, err
 	}
 	var m metadata
-	if err := statPath(path, &m); err != nil {
+	if f.guard.Confined() {
+		err = statOpened(path, &m, f.checkOpened)
+	} else {
+		err = statPath(path, &m)
+	}
+	if err != nil {
+		var rpcErr *jsonrpc.Error
+		if errors.As(err, &rpcErr) {
+			return nil, rpcErr
+		}
 		return nil, osError(err)
 	}
 	return jsonRaw(m.appendJSON(make([]byte, 0, 128))), nil
