@@ -391,15 +391,87 @@ func (f *fsMethods) createDirectory(ctx context.Context, s *appserver.Session, p
 	if err != nil {
 		return nil, err
 	}
-	if p.Recursive == nil || *p.Recursive {
+	recursive := p.Recursive == nil || *p.Recursive
+	switch {
+	case f.guard.Confined():
+		err = f.mkdirChecked(path, recursive)
+	case recursive:
 		err = mkdirAll(path)
-	} else {
+	default:
 		err = syscall.Mkdir(path, 0o777)
 	}
-	if err != nil {
-		return nil, osError(err)
+	var rpcErr *jsonrpc.Error
+	switch {
+	case err == nil:
+		return empty{}, nil
+	case errors.As(err, &rpcErr):
+		return nil, rpcErr
 	}
-	return empty{}, nil
+	return nil, osError(err)
+}
+
+// mkdirChecked is createDirectory for a server confined to workspace
+// roots: it finds the deepest directory of path that exists, opens it and
+// checks it where it landed, then creates each missing component beneath
+// that descriptor (mkdirat, then openat without following symlinks), so a
+// directory swapped for a symlink meanwhile cannot make it create
+// anything outside the roots. The errors are mkdirAll's and mkdir(2)'s.
+func (f *fsMethods) mkdirChecked(path string, recursive bool) error {
+	var missing []string
+	base := path
+	for {
+		err := unix.Access(base, unix.F_OK)
+		if err == nil {
+			break
+		}
+		if err != unix.ENOENT {
+			return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+		}
+		parent := filepath.Dir(base)
+		if parent == base {
+			return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+		}
+		missing = append(missing, filepath.Base(base))
+		base = parent
+	}
+	switch {
+	case len(missing) == 0 && recursive && isDir(path):
+		return nil
+	case len(missing) == 0:
+		return &fs.PathError{Op: "mkdir", Path: path, Err: syscall.EEXIST}
+	case !recursive && len(missing) > 1:
+		return &fs.PathError{Op: "mkdir", Path: path, Err: syscall.ENOENT}
+	}
+	d, err := os.OpenFile(base, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := f.checkOpened(d); err != nil {
+		return err
+	}
+	fd := int(d.Fd())
+	for i := len(missing) - 1; i >= 0; i-- {
+		name := missing[i]
+		if err := unix.Mkdirat(fd, name, 0o777); err != nil && (err != unix.EEXIST || !recursive) {
+			return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+		}
+		if i == 0 {
+			break
+		}
+		next, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if fd != int(d.Fd()) {
+			unix.Close(fd)
+		}
+		if err != nil {
+			return &fs.PathError{Op: "mkdir", Path: path, Err: err}
+		}
+		fd = next
+	}
+	if fd != int(d.Fd()) {
+		unix.Close(fd)
+	}
+	return nil
 }
 
 // mkdirAll creates path and its missing parents like Rust's
