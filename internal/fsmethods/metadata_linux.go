@@ -43,16 +43,7 @@ func statPath(path string, m *metadata) error {
 			return err
 		}
 	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		m.isDir = true
-	case unix.S_IFREG:
-		m.isFile = true
-	}
-	m.modifiedMs = unixMillis(st.Mtime.Sec, int64(st.Mtime.Nsec))
-	if st.Mask&unix.STATX_BTIME != 0 {
-		m.createdMs = unixMillis(st.Btime.Sec, int64(st.Btime.Nsec))
-	}
+	m.fill(&st)
 	return nil
 }
 
@@ -99,6 +90,13 @@ func statOpened(path string, m *metadata, check func(*os.File) error) error {
 			return err
 		}
 	}
+	m.fill(&st)
+	return nil
+}
+
+// fill sets m's type and times from what st describes (the link's target
+// when the path was a symlink).
+func (m *metadata) fill(st *unix.Statx_t) {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		m.isDir = true
@@ -109,5 +107,4 @@ func statOpened(path string, m *metadata, check func(*os.File) error) error {
 	if st.Mask&unix.STATX_BTIME != 0 {
 		m.createdMs = unixMillis(st.Btime.Sec, int64(st.Btime.Nsec))
 	}
-	return nil
 }
