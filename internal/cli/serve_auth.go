@@ -5,18 +5,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/appserver-go/appserver/auth"
 	"github.com/appserver-go/appserver/internal/listen"
+	"github.com/appserver-go/appserver/internal/oserr"
 )
 
 // maxClockSkew bounds --ws-max-clock-skew-seconds. The reference accepts
@@ -220,7 +219,7 @@ func readSecretFile(path string, logger *slog.Logger) (string, string, error) {
 	}
 	data, err := os.ReadFile(abs)
 	if err != nil {
-		return "", "", fmt.Errorf("failed to read websocket auth secret %s: %s", abs, osErrorText(err))
+		return "", "", fmt.Errorf("failed to read websocket auth secret %s: %s", abs, oserr.Text(err))
 	}
 	if !utf8.Valid(data) {
 		return "", "", fmt.Errorf("failed to read websocket auth secret %s: stream did not contain valid UTF-8", abs)
@@ -233,24 +232,6 @@ func readSecretFile(path string, logger *slog.Logger) (string, string, error) {
 		logger.Warn("websocket auth secret file is readable by group or others", "file", abs, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "fix", "chmod 600 "+abs)
 	}
 	return abs, s, nil
-}
-
-// osErrorText formats an OS error as the reference prints it: "No such
-// file or directory (os error 2)".
-func osErrorText(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		msg := errno.Error()
-		if msg != "" {
-			msg = strings.ToUpper(msg[:1]) + msg[1:]
-		}
-		return fmt.Sprintf("%s (os error %d)", msg, int(errno))
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
 }
 
 // fingerprintOf names a configured digest the way auth.Principal does.

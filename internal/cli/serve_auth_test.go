@@ -6,13 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 )
 
@@ -324,25 +322,6 @@ func TestServeAuthEdgeCases(t *testing.T) {
 func fingerprintHex(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:6])
-}
-
-func TestOSErrorText(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		err  error
-		want string
-	}{
-		{&fs.PathError{Op: "open", Path: "/x", Err: syscall.ENOENT}, "No such file or directory (os error 2)"},
-		{&fs.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}, "Permission denied (os error 13)"},
-		{&fs.PathError{Op: "read", Path: "/x", Err: syscall.EISDIR}, "Is a directory (os error 21)"},
-		{&fs.PathError{Op: "open", Path: "/x", Err: syscall.ELOOP}, "Too many levels of symbolic links (os error 40)"},
-		{&fs.PathError{Op: "open", Path: "/x", Err: fs.ErrNotExist}, "file does not exist"},
-		{fmt.Errorf("plain"), "plain"},
-	} {
-		if got := osErrorText(tt.err); got != tt.want {
-			t.Errorf("osErrorText(%v) = %q, want %q", tt.err, got, tt.want)
-		}
-	}
 }
 
 // TestReadSecretFile covers the reading rules directly: UTF-8, trimming
