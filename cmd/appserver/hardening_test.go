@@ -479,6 +479,29 @@ func TestHardeningConnectionLimits(t *testing.T) {
 	})
 }
 
+// TestHardeningLimitFlags checks that the size and per-address limits
+// take their flags, not only their defaults: a header over
+// --ws-max-header-bytes gets 431 and one under it an upgrade, and a third
+// pending connection from one address gets 503 with
+// --ws-max-pending-per-address 2 while another address still gets in.
+func TestHardeningLimitFlags(t *testing.T) {
+	s := start(t, nil, "--listen", "ws://127.0.0.1:0", "--ws-max-header-bytes", "8192", "--ws-max-pending-per-address", "2")
+	addr := strings.TrimPrefix(s.url, "ws://")
+	http.DefaultClient.CloseIdleConnections()
+
+	r := hbDo(t, "", addr, hbUpgrade("", "X-Pad: "+strings.Repeat("p", 20_000)))
+	hbExpect(t, "a 20 KB header with an 8 KB limit", r, 431, "431 Request Header Fields Too Large")
+	hbRetry(t, "a 4 KB header", 101, func() *wsaResp {
+		return hbDo(t, "", addr, hbUpgrade("", "X-Pad: "+strings.Repeat("p", 4_000)))
+	}).conn.Close()
+
+	for range 2 {
+		hbHoldIdle(t, addr)
+	}
+	hbExpect(t, "a third pending connection from 127.0.0.1", hbDo(t, "127.0.0.1", addr, hbGet("/readyz")), 503, "too many pending connections from this address")
+	hbExpect(t, "a connection from 127.0.0.2", hbDo(t, "127.0.0.2", addr, hbGet("/readyz")), 200, "")
+}
+
 // ---------------------------------------------------------------------------
 // Slow clients and Host checks (cases 9, 12, 13, 41)
 
