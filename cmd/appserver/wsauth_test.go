@@ -1117,6 +1117,28 @@ func wsaCheckManyWrong(t *testing.T, addr, token string) {
 // need the token too) and one on [::1] with the uppercase SHA-256 of the
 // same token. Both log JSON at debug level, and at the end their logs must
 // hold none of the tokens sent.
+// TestWSWildcardIPv6WithAuth: the banner of an authenticated listener on
+// [::], the one listener shape the other banner tests leave out.
+func TestWSWildcardIPv6WithAuth(t *testing.T) {
+	t.Parallel()
+	token := wsaNewToken(t)
+	file := wsaWriteFile(t, t.TempDir(), "ws-token", token+"\n", 0o600)
+	s := start(t, nil, "--listen", "ws://[::]:0", "--ws-auth", "capability-token", "--ws-token-file", file)
+	port := wsaPort(t, s.url)
+	wsaCheckBanner(t, s, []string{
+		"appserver (WebSockets)",
+		"  listening on: ws://[::]:" + port,
+		"  readyz: http://[::]:" + port + "/readyz",
+		"  healthz: http://[::]:" + port + "/healthz",
+		"  note: websocket auth is required for non-localhost listeners",
+		"  auth: capability-token (token file " + file + ", fingerprint " + wsaFingerprint(token) + ")",
+	})
+	r := wsaDo(t, "tcp", "[::1]:"+port, wsaReq{lines: wsaHandshake("Authorization: Bearer " + token)})
+	if r.status != 101 {
+		t.Fatalf("upgrade over ::1 with the token: %d %q", r.status, r.body)
+	}
+}
+
 func TestWSCapabilityServers(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
