@@ -76,7 +76,7 @@ func Main(args []string) int {
 	// <policy> [isolation flags] -- command [args...]
 	sep := slices.Index(args, "--")
 	if len(args) < 3 || sep < 1 || sep == len(args)-1 {
-		return fail(ExitCannotRun, "usage: %s <policy> [--from-ns=MNT:USER --hide=PATH...] -- command [args...]", HelperArg)
+		return fail(ExitCannotRun, "usage: %s <policy> [--from-ns=MNT:USER --hide=DEV:INO:PATH...] -- command [args...]", HelperArg)
 	}
 	isoFlags := args[1:sep]
 	args = append([]string{args[0], "--"}, args[sep+1:]...)
