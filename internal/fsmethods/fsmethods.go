@@ -701,7 +701,7 @@ func (f *fsMethods) remove(ctx context.Context, s *appserver.Session, p removePa
 func (f *fsMethods) removeIn(path string, recursive bool) error {
 	parent, base := filepath.Dir(path), filepath.Base(path)
 	if parent == path {
-		return syscall.EBUSY // "/" itself
+		return refuse("fs/remove refuses to remove the root directory /")
 	}
 	d, err := os.OpenFile(parent, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {

@@ -603,6 +603,9 @@ func TestRemove(t *testing.T) {
 	mkdir(t, dir+"/sub/inner/more")
 	c.ok("fs/remove", js(obj{"path": dir + "/sub"})) // non-empty, recursive by default
 	c.ok("fs/remove", js(obj{"path": "/nonexistent/.." + dir + "/f.txt/"}))
+	// The root directory itself is refused, not recursively emptied.
+	c.fails("fs/remove", js(obj{"path": "/"}), invalid, "fs/remove refuses to remove the root directory /")
+	c.fails("fs/remove", js(obj{"path": "/.."}), invalid, "fs/remove refuses to remove the root directory /")
 	for _, p := range []string{"/sub", "/f.txt"} {
 		if _, err := os.Lstat(dir + p); !os.IsNotExist(err) {
 			t.Errorf("%s still there: %v", p, err)
