@@ -141,10 +141,12 @@ func TestCodexTUI(t *testing.T) {
 	// The model asks for an escalated command; the approval prompt shows
 	// it, and "y" runs it outside the read-only sandbox.
 	marker := filepath.Join(work, "approved.txt")
-	v.submit("please run:touch " + marker + " && echo made-$((6*7))")
+	// Two lines of output: the model repeats only the last, so seeing
+	// the first proves the command's own output reached the screen.
+	v.submit("please run:touch " + marker + " && echo shown-$((5*5)) && echo made-$((6*7))")
 	v.waitFor(30*time.Second, "Would you like to run the following command?")
 	v.keys("y")
-	v.waitFor(30*time.Second, "You approved", "done: made-42")
+	v.waitFor(30*time.Second, "You approved", "shown-25", "done: made-42")
 	if _, err := os.Stat(marker); err != nil {
 		t.Errorf("the approved command did not run: %v", err)
 	}
