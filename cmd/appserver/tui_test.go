@@ -103,7 +103,7 @@ func (v *tui) submit(text string) {
 // checkNoWarnings fails on the client's warning and error banners.
 func (v *tui) checkNoWarnings(s string) {
 	v.t.Helper()
-	for _, bad := range []string{"⚠", "■ Error", "error: ", "HTTP error"} {
+	for _, bad := range []string{"⚠", "■ Error", "error: ", "HTTP error", "failed to ", "Failed to "} {
 		if strings.Contains(s, bad) {
 			v.t.Errorf("the client shows %q:\n%s", bad, s)
 		}
@@ -134,6 +134,9 @@ func TestCodexTUI(t *testing.T) {
 	s := startIn(t, work, env, args...)
 	v := startTUI(t, codex, s.url, token, work)
 	v.waitFor(60*time.Second, "mock-model", work)
+	// The start-up screen: no banner about a method the client called.
+	time.Sleep(time.Second)
+	v.checkNoWarnings(v.screen())
 
 	v.submit("hello")
 	v.waitFor(30*time.Second, "Hello from mock")
