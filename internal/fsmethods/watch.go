@@ -309,7 +309,7 @@ func (h *hub) unsubscribe(w *watch, dir string) {
 func (h *hub) arm(w *watch) error {
 	old := w.loc
 	var firstErr error
-	for range 3 {
+	for range 8 {
 		loc := h.locate(w.path)
 		firstErr = nil
 		for _, d := range loc.dirs {
@@ -324,7 +324,13 @@ func (h *hub) arm(w *watch) error {
 		}
 		w.loc = loc
 		// A directory that vanished between locate and Add: look again.
-		if firstErr == nil || !(errors.Is(firstErr, syscall.ENOENT) || errors.Is(firstErr, syscall.ENOTDIR)) {
+		if firstErr != nil && (errors.Is(firstErr, syscall.ENOENT) || errors.Is(firstErr, syscall.ENOTDIR)) {
+			continue
+		}
+		// A directory created between locate and Add (mkdir -p making
+		// several levels at once) sent its event before anyone listened:
+		// look again, and go on down if the path now leads further.
+		if again := h.locate(w.path); slices.Equal(again.dirs, loc.dirs) && again.exists == loc.exists {
 			break
 		}
 	}
